@@ -1,0 +1,2 @@
+//! `rostersync`: the command-line entry point.
+fn main() {}

@@ -1,0 +1,496 @@
+//! The canonical roster: what every source (Clever API, OneRoster REST and CSV, Clever CSV)
+//! converts to, and what the planner reconciles against the directory.
+//!
+//! IDs are the source's own opaque strings (leading zeros kept, never parsed as numbers).
+//! Values that failed to parse were dropped by the reader with a warning, so every field here is
+//! usable as is.
+
+use crate::issue::Issue;
+use crate::values::{Email, Grade, Phone};
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Which kind of source produced a roster.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SourceKind {
+    Clever,
+    OnerosterApi,
+    OnerosterCsv,
+    CleverCsv,
+}
+
+impl SourceKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Clever => "clever",
+            Self::OnerosterApi => "oneroster-api",
+            Self::OnerosterCsv => "oneroster-csv",
+            Self::CleverCsv => "clever-csv",
+        }
+    }
+}
+
+/// Whether a file or endpoint carried a full snapshot, only changes, or nothing.
+/// Only `Bulk` data lets the planner archive what is absent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum FeedMode {
+    #[default]
+    Bulk,
+    Delta,
+    Absent,
+}
+
+/// Per entity kind, how complete the feed is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct Coverage {
+    pub schools: FeedMode,
+    pub sections: FeedMode,
+    pub users: FeedMode,
+    pub enrollments: FeedMode,
+}
+
+/// The district as the source describes it, including its sync state (Clever `state`,
+/// `pause_start`, `pause_end`), so that a paused source never archives anything.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct SourceDistrict {
+    pub id: String,
+    pub name: Option<String>,
+    /// Clever: `running|pending|error|paused|success`.
+    pub state: Option<String>,
+    pub pause_start: Option<String>,
+    pub pause_end: Option<String>,
+}
+
+impl SourceDistrict {
+    /// True when the source says its data is frozen or broken.
+    pub fn is_paused(&self) -> bool {
+        matches!(self.state.as_deref(), Some("paused") | Some("error"))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct School {
+    pub id: String,
+    pub name: String,
+    pub sis_id: Option<String>,
+    pub school_number: Option<String>,
+    pub state_id: Option<String>,
+    pub nces_id: Option<String>,
+    pub low_grade: Option<Grade>,
+    pub high_grade: Option<Grade>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Term {
+    pub id: String,
+    pub name: String,
+    pub start_date: Option<NaiveDate>,
+    pub end_date: Option<NaiveDate>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Course {
+    pub id: String,
+    pub name: String,
+    pub number: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClassType {
+    Homeroom,
+    Scheduled,
+}
+
+/// A section (Clever) or class (OneRoster): what becomes a classroom.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Section {
+    pub id: String,
+    pub school_id: String,
+    pub name: String,
+    pub sis_id: Option<String>,
+    pub section_number: Option<String>,
+    pub period: Option<String>,
+    pub grade: Option<Grade>,
+    pub subject: Option<String>,
+    pub course_id: Option<String>,
+    pub term_ids: Vec<String>,
+    pub class_type: Option<ClassType>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Student {
+    pub id: String,
+    /// Schools the student attends, primary first.
+    pub school_ids: Vec<String>,
+    pub first_name: String,
+    pub middle_name: Option<String>,
+    pub last_name: String,
+    pub grade: Option<Grade>,
+    pub dob: Option<NaiveDate>,
+    pub sis_id: Option<String>,
+    pub student_number: Option<String>,
+    pub state_id: Option<String>,
+    pub email: Option<Email>,
+    pub username: Option<String>,
+    /// Language as delivered (name or ISO 639 code).
+    pub home_language: Option<String>,
+}
+
+/// Roles a staff member can hold at once (Clever merges employee roles by email).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StaffRole {
+    Teacher,
+    Aide,
+    Proctor,
+    Staff,
+    Administrator,
+    DistrictAdmin,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Staff {
+    pub id: String,
+    pub school_ids: Vec<String>,
+    pub first_name: String,
+    pub middle_name: Option<String>,
+    pub last_name: String,
+    pub email: Option<Email>,
+    pub sis_id: Option<String>,
+    /// Clever `teacher_number` / `staff_id`; OneRoster `identifier`.
+    pub staff_number: Option<String>,
+    pub state_id: Option<String>,
+    pub title: Option<String>,
+    pub roles: Vec<StaffRole>,
+    pub sms: Option<Phone>,
+    pub phone: Option<Phone>,
+    pub language: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum ContactType {
+    #[serde(rename = "Parent/Guardian")]
+    ParentGuardian,
+    Emergency,
+    Primary,
+    Secondary,
+    Family,
+    Other,
+}
+
+impl ContactType {
+    pub fn parse(raw: &str) -> Option<Self> {
+        Some(match raw.trim().to_ascii_lowercase().as_str() {
+            "parent/guardian" | "parent" | "guardian" => Self::ParentGuardian,
+            "emergency" => Self::Emergency,
+            "primary" => Self::Primary,
+            "secondary" => Self::Secondary,
+            "family" => Self::Family,
+            "other" => Self::Other,
+            _ => return None,
+        })
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ParentGuardian => "Parent/Guardian",
+            Self::Emergency => "Emergency",
+            Self::Primary => "Primary",
+            Self::Secondary => "Secondary",
+            Self::Family => "Family",
+            Self::Other => "Other",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Relationship {
+    Parent,
+    Grandparent,
+    #[serde(rename = "Self")]
+    SelfRel,
+    #[serde(rename = "Aunt/Uncle")]
+    AuntUncle,
+    Sibling,
+    /// OneRoster `guardian` role.
+    Guardian,
+    /// OneRoster `relative` role.
+    Relative,
+    Other,
+}
+
+impl Relationship {
+    pub fn parse(raw: &str) -> Option<Self> {
+        Some(match raw.trim().to_ascii_lowercase().as_str() {
+            "parent" | "mother" | "father" => Self::Parent,
+            "grandparent" => Self::Grandparent,
+            "self" => Self::SelfRel,
+            "aunt/uncle" => Self::AuntUncle,
+            "sibling" => Self::Sibling,
+            "guardian" => Self::Guardian,
+            "relative" => Self::Relative,
+            "other" => Self::Other,
+            _ => return None,
+        })
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Parent => "Parent",
+            Self::Grandparent => "Grandparent",
+            Self::SelfRel => "Self",
+            Self::AuntUncle => "Aunt/Uncle",
+            Self::Sibling => "Sibling",
+            Self::Guardian => "Guardian",
+            Self::Relative => "Relative",
+            Self::Other => "Other",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum PhoneType {
+    Cell,
+    Home,
+    Work,
+    Other,
+}
+
+impl PhoneType {
+    pub fn parse(raw: &str) -> Option<Self> {
+        Some(match raw.trim().to_ascii_lowercase().as_str() {
+            "cell" | "mobile" => Self::Cell,
+            "home" => Self::Home,
+            "work" => Self::Work,
+            "other" => Self::Other,
+            _ => return None,
+        })
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Cell => "Cell",
+            Self::Home => "Home",
+            Self::Work => "Work",
+            Self::Other => "Other",
+        }
+    }
+}
+
+/// A contact's link to one student.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContactLink {
+    pub student_id: String,
+    pub relationship: Option<Relationship>,
+    pub contact_type: Option<ContactType>,
+}
+
+/// A parent, guardian or other contact of one or more students.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Contact {
+    pub id: String,
+    pub first_name: String,
+    pub last_name: String,
+    pub sis_id: Option<String>,
+    pub email: Option<Email>,
+    /// SMS-capable (mobile) number: login and messaging.
+    pub sms: Option<Phone>,
+    /// Home or other phone: kept on the record, not used for login.
+    pub phone: Option<Phone>,
+    pub phone_type: Option<PhoneType>,
+    pub language: Option<String>,
+    pub links: Vec<ContactLink>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EnrollmentRole {
+    Student,
+    Teacher,
+    Aide,
+    Administrator,
+    Proctor,
+}
+
+/// A person's membership of a section.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Enrollment {
+    pub section_id: String,
+    pub school_id: String,
+    pub user_id: String,
+    pub role: EnrollmentRole,
+    pub primary: bool,
+    pub begin_date: Option<NaiveDate>,
+    pub end_date: Option<NaiveDate>,
+}
+
+/// An explicit deletion from a delta feed (OneRoster `status=tobedeleted`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Deletion {
+    pub entity: EntityKind,
+    pub id: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EntityKind {
+    Schools,
+    Classrooms,
+    Students,
+    Staff,
+    Guardians,
+    Enrollments,
+}
+
+impl EntityKind {
+    pub const ALL: [EntityKind; 6] = [
+        EntityKind::Schools,
+        EntityKind::Classrooms,
+        EntityKind::Students,
+        EntityKind::Staff,
+        EntityKind::Guardians,
+        EntityKind::Enrollments,
+    ];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Schools => "schools",
+            Self::Classrooms => "classrooms",
+            Self::Students => "students",
+            Self::Staff => "staff",
+            Self::Guardians => "guardians",
+            Self::Enrollments => "enrollments",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|e| e.as_str() == s)
+    }
+}
+
+/// A whole district's roster, as read from one source, with the reader's warnings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct Roster {
+    pub source: Option<SourceKind>,
+    pub district: Option<SourceDistrict>,
+    pub coverage: Coverage,
+    pub schools: Vec<School>,
+    pub terms: Vec<Term>,
+    pub courses: Vec<Course>,
+    pub sections: Vec<Section>,
+    pub students: Vec<Student>,
+    pub staff: Vec<Staff>,
+    pub contacts: Vec<Contact>,
+    pub enrollments: Vec<Enrollment>,
+    pub deletions: Vec<Deletion>,
+    /// Warnings (never errors: a reader that finds an error returns it instead of a roster).
+    pub warnings: Vec<Issue>,
+}
+
+impl Roster {
+    /// True when the feed carries no people at all: never archive on such a feed.
+    pub fn is_empty_feed(&self) -> bool {
+        self.students.is_empty() && self.staff.is_empty() && self.sections.is_empty()
+    }
+
+    /// Sorts every collection by id so two rosters can be compared regardless of read order.
+    pub fn normalise(&mut self) {
+        self.schools.sort_by(|a, b| a.id.cmp(&b.id));
+        self.terms.sort_by(|a, b| a.id.cmp(&b.id));
+        self.courses.sort_by(|a, b| a.id.cmp(&b.id));
+        self.sections.sort_by(|a, b| a.id.cmp(&b.id));
+        self.students.sort_by(|a, b| a.id.cmp(&b.id));
+        self.staff.sort_by(|a, b| a.id.cmp(&b.id));
+        self.contacts.sort_by(|a, b| a.id.cmp(&b.id));
+        for c in &mut self.contacts {
+            c.links.sort_by(|a, b| a.student_id.cmp(&b.student_id));
+        }
+        self.enrollments.sort_by(|a, b| {
+            (&a.section_id, &a.user_id, a.role).cmp(&(&b.section_id, &b.user_id, b.role))
+        });
+    }
+
+    /// Splits the roster into one shard per school. A person appears in the shard of every
+    /// school they belong to; a contact in the shard of every school of a linked student.
+    pub fn shards(&self) -> Vec<SchoolShard> {
+        let mut by_school: BTreeMap<&str, SchoolShard> = self
+            .schools
+            .iter()
+            .map(|s| (s.id.as_str(), SchoolShard { school: s.clone(), ..SchoolShard::default() }))
+            .collect();
+        for s in &self.sections {
+            if let Some(sh) = by_school.get_mut(s.school_id.as_str()) {
+                sh.sections.push(s.clone());
+            }
+        }
+        let mut student_schools: BTreeMap<&str, &[String]> = BTreeMap::new();
+        for st in &self.students {
+            student_schools.insert(&st.id, &st.school_ids);
+            for sid in &st.school_ids {
+                if let Some(sh) = by_school.get_mut(sid.as_str()) {
+                    sh.students.push(st.clone());
+                }
+            }
+        }
+        for st in &self.staff {
+            for sid in &st.school_ids {
+                if let Some(sh) = by_school.get_mut(sid.as_str()) {
+                    sh.staff.push(st.clone());
+                }
+            }
+        }
+        for c in &self.contacts {
+            let mut schools: Vec<&str> = c
+                .links
+                .iter()
+                .flat_map(|l| student_schools.get(l.student_id.as_str()).copied().unwrap_or_default())
+                .map(String::as_str)
+                .collect();
+            schools.sort_unstable();
+            schools.dedup();
+            for sid in schools {
+                if let Some(sh) = by_school.get_mut(sid) {
+                    sh.contacts.push(c.clone());
+                }
+            }
+        }
+        for e in &self.enrollments {
+            if let Some(sh) = by_school.get_mut(e.school_id.as_str()) {
+                sh.enrollments.push(e.clone());
+            }
+        }
+        by_school.into_values().collect()
+    }
+}
+
+/// One school's part of a staged roster: what one worker plans against the directory.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SchoolShard {
+    pub school: School,
+    pub sections: Vec<Section>,
+    pub students: Vec<Student>,
+    pub staff: Vec<Staff>,
+    pub contacts: Vec<Contact>,
+    pub enrollments: Vec<Enrollment>,
+}
+
+impl Default for SchoolShard {
+    fn default() -> Self {
+        Self {
+            school: School {
+                id: String::new(),
+                name: String::new(),
+                sis_id: None,
+                school_number: None,
+                state_id: None,
+                nces_id: None,
+                low_grade: None,
+                high_grade: None,
+            },
+            sections: Vec::new(),
+            students: Vec::new(),
+            staff: Vec::new(),
+            contacts: Vec::new(),
+            enrollments: Vec::new(),
+        }
+    }
+}
