@@ -18,13 +18,25 @@ pub struct Location {
 
 impl Location {
     pub fn file(name: impl Into<String>) -> Self {
-        Self { source: name.into(), line: None, column: None }
+        Self {
+            source: name.into(),
+            line: None,
+            column: None,
+        }
     }
     pub fn at(name: impl Into<String>, line: u64, column: Option<u64>) -> Self {
-        Self { source: name.into(), line: Some(line), column }
+        Self {
+            source: name.into(),
+            line: Some(line),
+            column,
+        }
     }
     pub fn api(path: impl Into<String>) -> Self {
-        Self { source: path.into(), line: None, column: None }
+        Self {
+            source: path.into(),
+            line: None,
+            column: None,
+        }
     }
 }
 
@@ -135,10 +147,20 @@ pub struct Issue {
 
 impl Issue {
     pub fn warning(code: IssueCode, location: Location, message: impl Into<String>) -> Self {
-        Self { code, severity: Severity::Warning, message: message.into(), location }
+        Self {
+            code,
+            severity: Severity::Warning,
+            message: message.into(),
+            location,
+        }
     }
     pub fn error(code: IssueCode, location: Location, message: impl Into<String>) -> Self {
-        Self { code, severity: Severity::Error, message: message.into(), location }
+        Self {
+            code,
+            severity: Severity::Error,
+            message: message.into(),
+            location,
+        }
     }
 }
 

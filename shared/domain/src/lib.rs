@@ -3,8 +3,10 @@
 
 pub mod issue;
 pub mod roster;
+pub mod run;
 pub mod values;
 
 pub use issue::{Issue, IssueCode, Location, Severity};
 pub use roster::*;
+pub use run::FailureReason;
 pub use values::{Email, Grade, Phone, parse_date};

@@ -415,7 +415,15 @@ impl Roster {
         let mut by_school: BTreeMap<&str, SchoolShard> = self
             .schools
             .iter()
-            .map(|s| (s.id.as_str(), SchoolShard { school: s.clone(), ..SchoolShard::default() }))
+            .map(|s| {
+                (
+                    s.id.as_str(),
+                    SchoolShard {
+                        school: s.clone(),
+                        ..SchoolShard::default()
+                    },
+                )
+            })
             .collect();
         for s in &self.sections {
             if let Some(sh) = by_school.get_mut(s.school_id.as_str()) {
@@ -442,7 +450,12 @@ impl Roster {
             let mut schools: Vec<&str> = c
                 .links
                 .iter()
-                .flat_map(|l| student_schools.get(l.student_id.as_str()).copied().unwrap_or_default())
+                .flat_map(|l| {
+                    student_schools
+                        .get(l.student_id.as_str())
+                        .copied()
+                        .unwrap_or_default()
+                })
                 .map(String::as_str)
                 .collect();
             schools.sort_unstable();

@@ -16,7 +16,11 @@ impl Email {
     pub fn parse(raw: &str) -> Option<Self> {
         let s = raw.trim();
         let (local, domain) = s.split_once('@')?;
-        if local.is_empty() || domain.is_empty() || domain.contains('@') || s.chars().any(char::is_whitespace) {
+        if local.is_empty()
+            || domain.is_empty()
+            || domain.contains('@')
+            || s.chars().any(char::is_whitespace)
+        {
             return None;
         }
         Some(Self(s.to_string()))
@@ -51,7 +55,10 @@ impl Phone {
         let plus = s.starts_with('+');
         // Extensions ("x123", "ext. 4") are not part of a callable number.
         let main = s.split(['x', 'X']).next().unwrap_or(s);
-        if main.chars().any(|c| !(c.is_ascii_digit() || " -().+/".contains(c))) {
+        if main
+            .chars()
+            .any(|c| !(c.is_ascii_digit() || " -().+/".contains(c)))
+        {
             return None;
         }
         let digits: String = main.chars().filter(char::is_ascii_digit).collect();
@@ -143,7 +150,9 @@ impl Grade {
     pub fn parse(raw: &str) -> Option<Self> {
         let s = raw.trim();
         if let Ok(n) = s.parse::<u8>() {
-            return (1..=13).contains(&n).then(|| Self::NUMBERED[usize::from(n - 1)]);
+            return (1..=13)
+                .contains(&n)
+                .then(|| Self::NUMBERED[usize::from(n - 1)]);
         }
         Some(match s.to_ascii_lowercase().as_str() {
             "it" | "infanttoddler" => Self::InfantToddler,
@@ -277,10 +286,22 @@ mod tests {
 
     #[test]
     fn phones() {
-        assert_eq!(Phone::parse("(555) 123-4567").unwrap().as_str(), "+15551234567");
-        assert_eq!(Phone::parse("15551234567").unwrap().as_str(), "+15551234567");
-        assert_eq!(Phone::parse("+44 20 7946 0958").unwrap().as_str(), "+442079460958");
-        assert_eq!(Phone::parse("555-123-4567 x12").unwrap().as_str(), "+15551234567");
+        assert_eq!(
+            Phone::parse("(555) 123-4567").unwrap().as_str(),
+            "+15551234567"
+        );
+        assert_eq!(
+            Phone::parse("15551234567").unwrap().as_str(),
+            "+15551234567"
+        );
+        assert_eq!(
+            Phone::parse("+44 20 7946 0958").unwrap().as_str(),
+            "+442079460958"
+        );
+        assert_eq!(
+            Phone::parse("555-123-4567 x12").unwrap().as_str(),
+            "+15551234567"
+        );
         for bad in ["", "12345", "call me", "555-1234", "25551234567"] {
             assert!(Phone::parse(bad).is_none(), "{bad}");
         }

@@ -1,0 +1,1 @@
+//! Deterministic synthetic districts (to be written).
