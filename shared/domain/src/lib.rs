@@ -1,9 +1,14 @@
-//! rostersync's domain: the canonical roster every source converts to, the values it is built of,
-//! and the issues (warnings and errors) a reader reports. No I/O, no async, no SDKs.
+//! rostersync's domain: the canonical roster every source converts to, the directory it is
+//! reconciled into, change plans, runs, reports and settings. No I/O, no async, no SDKs.
 
+pub mod directory;
+pub mod district;
 pub mod issue;
+pub mod plan;
+pub mod report;
 pub mod roster;
 pub mod run;
+pub mod settings;
 pub mod values;
 
 pub use issue::{Issue, IssueCode, Location, Severity};

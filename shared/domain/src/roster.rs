@@ -341,16 +341,19 @@ pub enum EntityKind {
     Staff,
     Guardians,
     Enrollments,
+    /// Links between a guardian and a student (an extension of the report contract).
+    GuardianLinks,
 }
 
 impl EntityKind {
-    pub const ALL: [EntityKind; 6] = [
+    pub const ALL: [EntityKind; 7] = [
         EntityKind::Schools,
         EntityKind::Classrooms,
         EntityKind::Students,
         EntityKind::Staff,
         EntityKind::Guardians,
         EntityKind::Enrollments,
+        EntityKind::GuardianLinks,
     ];
     pub fn as_str(self) -> &'static str {
         match self {
@@ -360,6 +363,7 @@ impl EntityKind {
             Self::Staff => "staff",
             Self::Guardians => "guardians",
             Self::Enrollments => "enrollments",
+            Self::GuardianLinks => "guardian_links",
         }
     }
     pub fn parse(s: &str) -> Option<Self> {

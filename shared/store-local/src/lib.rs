@@ -1,0 +1,1 @@
+//! Embedded adapters (to be written).

@@ -1,0 +1,1 @@
+//! The sync engine (to be written).
