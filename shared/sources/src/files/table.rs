@@ -1,0 +1,494 @@
+//! Reading one CSV file of a feed, shared by the OneRoster and Clever CSV readers: header
+//! resolution (required and optional columns, case rules), strict row framing (ragged rows,
+//! unterminated quotes, invalid UTF-8 are errors with `file:line`), and field access that turns
+//! empty and oversized values into `None` (the latter with a warning).
+
+use crate::SourceError;
+use domain::{Issue, IssueCode, Location};
+use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasherDefault, Hasher};
+
+/// Fields longer than this are dropped with a `field_too_long` warning.
+pub(crate) const MAX_FIELD_BYTES: usize = 64 * 1024;
+
+/// A column index, `None` when an optional column is absent from the header.
+pub(crate) type Col = Option<usize>;
+
+/// Hash maps keyed by ids: the inputs are a district's own files, so a fast non-keyed hash is
+/// fine and keeps big feeds cheap.
+pub(crate) type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
+pub(crate) type FastSet<K> = HashSet<K, BuildHasherDefault<FxHasher>>;
+
+/// The Firefox/rustc hash: one multiply per word.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct FxHasher {
+    hash: u64,
+}
+
+impl FxHasher {
+    const K: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+    fn add(&mut self, word: u64) {
+        self.hash = (self.hash.rotate_left(5) ^ word).wrapping_mul(Self::K);
+    }
+}
+
+impl Hasher for FxHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(c);
+            self.add(u64::from_le_bytes(w));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut w = [0u8; 8];
+            w[..rest.len()].copy_from_slice(rest);
+            self.add(u64::from_le_bytes(w) ^ ((rest.len() as u64) << 59));
+        }
+    }
+    fn write_u8(&mut self, i: u8) {
+        self.add(u64::from(i));
+    }
+    fn write_usize(&mut self, i: usize) {
+        self.add(i as u64);
+    }
+    fn finish(&self) -> u64 {
+        self.hash
+    }
+}
+
+/// A stable id for records the source gives no id (`contact:3f2a…`), from their identifying parts.
+pub(crate) fn derived_id(prefix: &str, parts: &[&str]) -> String {
+    use sha2::Digest;
+    let mut h = sha2::Sha256::new();
+    for p in parts {
+        h.update(p.as_bytes());
+        h.update([0x1f]);
+    }
+    let digest = h.finalize();
+    let mut id = String::with_capacity(prefix.len() + 17);
+    id.push_str(prefix);
+    id.push(':');
+    for b in &digest[..8] {
+        id.push(char::from(HEX[usize::from(b >> 4)]));
+        id.push(char::from(HEX[usize::from(b & 0xf)]));
+    }
+    id
+}
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// The non-empty, trimmed items of a comma-separated multi-value field.
+pub(crate) fn list(value: Option<&str>) -> impl Iterator<Item = &str> {
+    value
+        .unwrap_or("")
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+}
+
+pub(crate) fn error(
+    code: IssueCode,
+    location: Location,
+    message: impl Into<String>,
+) -> SourceError {
+    SourceError::invalid(Issue::error(code, location, message))
+}
+
+/// One CSV file being read record by record.
+pub(crate) struct Table<'a> {
+    name: &'a str,
+    /// The file's bytes after the BOM, to re-check the framing of suspicious records.
+    bytes: &'a [u8],
+    rdr: csv::Reader<&'a [u8]>,
+    headers: Vec<String>,
+    rec: csv::StringRecord,
+    /// Byte offset up to which lines have been counted, and the 1-based line there.
+    cursor: usize,
+    line: u64,
+}
+
+fn count_newlines(bytes: &[u8]) -> u64 {
+    bytes.iter().filter(|&&b| b == b'\n').count() as u64
+}
+
+impl<'a> Table<'a> {
+    /// Reads the header row. A UTF-8 BOM is skipped; an empty file has no columns.
+    pub(crate) fn open(name: &'a str, bytes: &'a [u8]) -> Result<Self, SourceError> {
+        let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+        let rdr = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .from_reader(bytes);
+        let mut table = Self {
+            name,
+            bytes,
+            rdr,
+            headers: Vec::new(),
+            rec: csv::StringRecord::new(),
+            cursor: 0,
+            line: 1,
+        };
+        if let Some(row) = table.next_row_unchecked()? {
+            let headers = row.rec.iter().map(|h| h.trim().to_string()).collect();
+            table.headers = headers;
+        }
+        Ok(table)
+    }
+
+    pub(crate) fn name(&self) -> &'a str {
+        self.name
+    }
+
+    /// True when the file has no header row at all (zero bytes or only blank lines).
+    pub(crate) fn has_no_header(&self) -> bool {
+        self.headers.is_empty()
+    }
+
+    /// Starts resolving column names against the header.
+    pub(crate) fn columns(&self, ignore_case: bool) -> Columns<'_> {
+        Columns {
+            file: self.name,
+            headers: &self.headers,
+            ignore_case,
+            used: vec![false; self.headers.len()],
+            asked: Vec::new(),
+            errors: Vec::new(),
+        }
+    }
+
+    /// The next data row, or an error if the file is malformed there.
+    pub(crate) fn next_row(&mut self) -> Result<Option<Row<'_>>, SourceError> {
+        let width = self.headers.len();
+        loop {
+            if !self.read()? {
+                return Ok(None);
+            }
+            if self.rec.len() != width {
+                if self.rec.len() == 1 && self.rec[0].trim().is_empty() {
+                    continue; // a line of spaces
+                }
+                let line = self.line();
+                let message = format!(
+                    "the row has {} fields but the header has {width}",
+                    self.rec.len()
+                );
+                return Err(self.malformed(line, message));
+            }
+            let line = self.line();
+            return Ok(Some(Row {
+                rec: &self.rec,
+                line,
+                file: self.name,
+            }));
+        }
+    }
+
+    fn next_row_unchecked(&mut self) -> Result<Option<Row<'_>>, SourceError> {
+        if !self.read()? {
+            return Ok(None);
+        }
+        let line = self.line();
+        Ok(Some(Row {
+            rec: &self.rec,
+            line,
+            file: self.name,
+        }))
+    }
+
+    fn line(&self) -> u64 {
+        self.line
+    }
+
+    /// Reads one record into `self.rec`, works out its line and checks its quoting.
+    fn read(&mut self) -> Result<bool, SourceError> {
+        match self.rdr.read_record(&mut self.rec) {
+            Ok(false) => Ok(false),
+            Ok(true) => {
+                let len = self.bytes.len();
+                let to_index = |b: u64| usize::try_from(b).unwrap_or(usize::MAX).min(len);
+                let mut start = to_index(self.rec.position().map_or(0, csv::Position::byte));
+                let end = to_index(self.rdr.position().byte()).max(start);
+                // The csv crate may start a record at the previous line's `\n` (after `\r`)
+                // and counts lines inconsistently with CRLF, so lines are counted here.
+                while start < end && matches!(self.bytes[start], b'\r' | b'\n') {
+                    start += 1;
+                }
+                let from = self.cursor.min(start);
+                self.line += count_newlines(&self.bytes[from..start]);
+                self.cursor = start;
+                let raw = &self.bytes[start..end];
+                let body = raw.trim_ascii_end();
+                // A record spanning several lines, or the last one, may hide a quote that never
+                // closed (the csv crate reads to the end of the file without complaint).
+                let suspicious = end >= len || body.iter().any(|&b| b == b'\n' || b == b'\r');
+                if suspicious && !quotes_balanced(raw) {
+                    return Err(self.malformed(
+                        self.line,
+                        "a quoted field is not closed properly (an unterminated quote, or text after a closing quote)",
+                    ));
+                }
+                Ok(true)
+            }
+            Err(e) => Err(self.csv_error(&e)),
+        }
+    }
+
+    /// The line of the record starting at byte `at` (for errors: counts from the cursor).
+    fn line_at(&self, at: u64) -> u64 {
+        let len = self.bytes.len();
+        let mut start = usize::try_from(at).unwrap_or(usize::MAX).min(len);
+        while start < len && matches!(self.bytes[start], b'\r' | b'\n') {
+            start += 1;
+        }
+        if start < self.cursor {
+            return self.line;
+        }
+        self.line + count_newlines(&self.bytes[self.cursor..start])
+    }
+
+    fn malformed(&self, line: u64, message: impl Into<String>) -> SourceError {
+        error(
+            IssueCode::MalformedCsv,
+            Location::at(self.name, line, None),
+            message,
+        )
+    }
+
+    fn csv_error(&self, e: &csv::Error) -> SourceError {
+        match e.kind() {
+            csv::ErrorKind::Utf8 { pos, err } => error(
+                IssueCode::InvalidUtf8,
+                Location::at(
+                    self.name,
+                    self.line_at(pos.as_ref().map_or(0, csv::Position::byte)),
+                    Some(err.field() as u64 + 1),
+                ),
+                "the field is not valid UTF-8 (save the file as UTF-8)",
+            ),
+            other => {
+                let line = self.line_at(e.position().map_or(0, csv::Position::byte));
+                self.malformed(line, format!("the CSV cannot be parsed: {other:?}"))
+            }
+        }
+    }
+}
+
+/// Checks RFC 4180 quoting of one raw record: every quoted field closes, and a closing quote is
+/// followed by a delimiter or the end of the record.
+fn quotes_balanced(raw: &[u8]) -> bool {
+    let mut in_quotes = false;
+    let mut at_field_start = true;
+    let mut i = 0;
+    while i < raw.len() {
+        let b = raw[i];
+        if in_quotes {
+            if b == b'"' {
+                if raw.get(i + 1) == Some(&b'"') {
+                    i += 2;
+                    continue;
+                }
+                in_quotes = false;
+                if !matches!(raw.get(i + 1), None | Some(b',' | b'\r' | b'\n')) {
+                    return false;
+                }
+            }
+        } else {
+            if b == b'"' && at_field_start {
+                in_quotes = true;
+            }
+            at_field_start = matches!(b, b',' | b'\r' | b'\n');
+        }
+        i += 1;
+    }
+    !in_quotes
+}
+
+/// Resolves column names against a header, collecting every missing required column.
+pub(crate) struct Columns<'t> {
+    file: &'t str,
+    headers: &'t [String],
+    ignore_case: bool,
+    used: Vec<bool>,
+    asked: Vec<String>,
+    errors: Vec<Issue>,
+}
+
+impl Columns<'_> {
+    fn position(&self, name: &str) -> Col {
+        if self.ignore_case {
+            self.headers
+                .iter()
+                .position(|h| h.eq_ignore_ascii_case(name))
+        } else {
+            self.headers.iter().position(|h| h == name)
+        }
+    }
+
+    /// An optional column: the first of `names` (aliases) present in the header.
+    pub(crate) fn opt_any(&mut self, names: &[&str]) -> Col {
+        for name in names {
+            self.asked.push((*name).to_string());
+        }
+        let col = names.iter().find_map(|n| self.position(n));
+        if let Some(i) = col {
+            self.used[i] = true;
+        }
+        col
+    }
+
+    pub(crate) fn opt(&mut self, name: &str) -> Col {
+        self.opt_any(&[name])
+    }
+
+    /// A required column: the first of `names` present; when none is, a `missing_column` error
+    /// naming the first (the canonical header) is recorded.
+    pub(crate) fn req_any(&mut self, names: &[&str]) -> Col {
+        let col = self.opt_any(names);
+        if col.is_none() {
+            let expected = names.first().copied().unwrap_or_default();
+            let found = self
+                .headers
+                .iter()
+                .find(|h| names.iter().any(|n| h.eq_ignore_ascii_case(n)));
+            let message = match found {
+                Some(h) => format!(
+                    "required column `{expected}` is missing (found `{h}`; header names are case-sensitive)"
+                ),
+                None => format!("required column `{expected}` is missing from the header"),
+            };
+            self.errors.push(Issue::error(
+                IssueCode::MissingColumn,
+                Location::at(self.file, 1, None),
+                message,
+            ));
+        }
+        col
+    }
+
+    pub(crate) fn req(&mut self, name: &str) -> Col {
+        self.req_any(&[name])
+    }
+
+    /// Columns whose name satisfies `select` (which returns a sort key), sorted by that key.
+    pub(crate) fn matching(&mut self, select: impl Fn(&str) -> Option<u32>) -> Vec<usize> {
+        let mut found: Vec<(u32, usize)> = self
+            .headers
+            .iter()
+            .enumerate()
+            .filter_map(|(i, h)| select(h).map(|k| (k, i)))
+            .collect();
+        found.sort_unstable();
+        for &(_, i) in &found {
+            self.used[i] = true;
+        }
+        found.into_iter().map(|(_, i)| i).collect()
+    }
+
+    /// Ends resolution: missing required columns go to `errors`; unused columns that differ from
+    /// a known one only by case become `unknown_column` warnings (their values are ignored).
+    pub(crate) fn finish(self, errors: &mut Vec<Issue>, warnings: &mut Vec<Issue>) {
+        for (i, h) in self.headers.iter().enumerate() {
+            if self.used[i] {
+                continue;
+            }
+            if let Some(known) = self.asked.iter().find(|a| a.eq_ignore_ascii_case(h)) {
+                warnings.push(Issue::warning(
+                    IssueCode::UnknownColumn,
+                    Location::at(self.file, 1, Some(i as u64 + 1)),
+                    format!(
+                        "column `{h}` is not a known header (header names are case-sensitive: `{known}`); its values are ignored"
+                    ),
+                ));
+            }
+        }
+        errors.extend(self.errors);
+    }
+}
+
+/// One data row, borrowed from its [`Table`].
+pub(crate) struct Row<'r> {
+    rec: &'r csv::StringRecord,
+    pub(crate) line: u64,
+    pub(crate) file: &'r str,
+}
+
+impl<'r> Row<'r> {
+    /// The trimmed value of `col`; `None` when the column is absent or the value empty, or too
+    /// long (then with a `field_too_long` warning).
+    #[inline]
+    pub(crate) fn get(&self, col: Col, warnings: &mut Vec<Issue>) -> Option<&'r str> {
+        let value = self.rec.get(col?)?.trim();
+        if value.is_empty() {
+            return None;
+        }
+        if value.len() > MAX_FIELD_BYTES {
+            warnings.push(Issue::warning(
+                IssueCode::FieldTooLong,
+                self.loc(col),
+                format!("the value is longer than {MAX_FIELD_BYTES} bytes; it is ignored"),
+            ));
+            return None;
+        }
+        Some(value)
+    }
+
+    pub(crate) fn loc(&self, col: Col) -> Location {
+        Location::at(self.file, self.line, col.map(|c| c as u64 + 1))
+    }
+
+    pub(crate) fn warn(
+        &self,
+        warnings: &mut Vec<Issue>,
+        code: IssueCode,
+        col: Col,
+        message: impl Into<String>,
+    ) {
+        warnings.push(Issue::warning(code, self.loc(col), message));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rows(csv: &str) -> Result<Vec<(u64, Vec<String>)>, String> {
+        let mut t = Table::open("t.csv", csv.as_bytes()).map_err(|e| e.to_string())?;
+        let mut out = Vec::new();
+        while let Some(r) = t.next_row().map_err(|e| e.to_string())? {
+            out.push((r.line, r.rec.iter().map(str::to_string).collect()));
+        }
+        Ok(out)
+    }
+
+    #[test]
+    fn framing() {
+        assert_eq!(
+            rows("a,b\r\n1,2\r\n\r\n3,\"x\ny\"\r\n4,5").unwrap(),
+            vec![
+                (2, vec!["1".into(), "2".into()]),
+                (4, vec!["3".into(), "x\ny".into()]),
+                (6, vec!["4".into(), "5".into()]),
+            ]
+        );
+        assert_eq!(
+            rows("a,b\n1,\"2\"\"\"\n").unwrap(),
+            vec![(2, vec!["1".into(), "2\"".into()])]
+        );
+        let err = rows("a,b\n1,\"x\n2,y\n").unwrap_err();
+        assert!(err.starts_with("the feed is invalid: t.csv:2:"), "{err}");
+        let err = rows("a,b\n1,\"x\n2,y\n3,\"z\"\n").unwrap_err();
+        assert!(err.starts_with("the feed is invalid: t.csv:2:"), "{err}");
+        let err = rows("a,b\n1,2,3\n").unwrap_err();
+        assert!(err.contains("t.csv:2: the row has 3 fields"), "{err}");
+        assert_eq!(rows("a,b\n1,\"2\"").unwrap().len(), 1);
+    }
+
+    #[test]
+    fn derived_ids_are_stable() {
+        assert_eq!(derived_id("x", &["a", "b"]), derived_id("x", &["a", "b"]));
+        assert_ne!(derived_id("x", &["a", "b"]), derived_id("x", &["ab", ""]));
+        assert_eq!(derived_id("x", &["a"]).len(), 18);
+    }
+}
