@@ -215,6 +215,41 @@ pub struct LinkedRecord {
     pub version: u64,
 }
 
+/// A merge of a duplicate person into a survivor: who, when, and the exact prior state of every
+/// record it touched, so that unmerge restores it. Keyed by its id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MergeRecord {
+    pub id: String,
+    pub kind: PersonKind,
+    pub survivor_id: String,
+    pub duplicate_id: String,
+    pub at: DateTime<Utc>,
+    /// Who asked for it (an admin name or token id; never a student's data).
+    pub by: String,
+    /// Every record the merge changed or deleted, as it was before.
+    pub before: Vec<Record>,
+    /// Keys of records the merge created.
+    #[serde(default)]
+    pub created: Vec<RecordKey>,
+    #[serde(default)]
+    pub undone_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub version: u64,
+}
+
+/// An admin's decision that two people are not duplicates. Keyed by the ordered pair.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NotDuplicate {
+    pub kind: PersonKind,
+    /// Lower id first.
+    pub a: String,
+    pub b: String,
+    pub at: DateTime<Utc>,
+    pub by: String,
+    #[serde(default)]
+    pub version: u64,
+}
+
 /// Any directory record.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -225,6 +260,8 @@ pub enum Record {
     Enrollment(Enrollment),
     GuardianLink(GuardianLink),
     Linked(LinkedRecord),
+    Merge(MergeRecord),
+    NotDuplicate(NotDuplicate),
 }
 
 /// The storage key of a record, unique within a district.
@@ -250,6 +287,13 @@ impl RecordKey {
     }
     pub fn linked(id: &str) -> Self {
         Self(format!("linked#{id}"))
+    }
+    pub fn merge(id: &str) -> Self {
+        Self(format!("merge#{id}"))
+    }
+    pub fn not_duplicate(a: &str, b: &str) -> Self {
+        let (a, b) = if a <= b { (a, b) } else { (b, a) };
+        Self(format!("notdup#{a}#{b}"))
     }
     pub fn as_str(&self) -> &str {
         &self.0
@@ -316,6 +360,8 @@ impl Record {
             Self::Enrollment(e) => RecordKey::enrollment(&e.classroom_id, &e.person_id),
             Self::GuardianLink(g) => RecordKey::guardian_link(&g.student_id, &g.guardian_id),
             Self::Linked(l) => RecordKey::linked(&l.id),
+            Self::Merge(m) => RecordKey::merge(&m.id),
+            Self::NotDuplicate(n) => RecordKey::not_duplicate(&n.a, &n.b),
         }
     }
 
@@ -327,6 +373,8 @@ impl Record {
             Self::Enrollment(_) => "enrollment",
             Self::GuardianLink(_) => "guardian_link",
             Self::Linked(_) => "linked",
+            Self::Merge(_) => "merge",
+            Self::NotDuplicate(_) => "not_duplicate",
         }
     }
 
@@ -338,6 +386,8 @@ impl Record {
             Self::Enrollment(r) => r.version,
             Self::GuardianLink(r) => r.version,
             Self::Linked(r) => r.version,
+            Self::Merge(r) => r.version,
+            Self::NotDuplicate(r) => r.version,
         }
     }
 
@@ -349,6 +399,8 @@ impl Record {
             Self::Enrollment(r) => r.version = v,
             Self::GuardianLink(r) => r.version = v,
             Self::Linked(r) => r.version = v,
+            Self::Merge(r) => r.version = v,
+            Self::NotDuplicate(r) => r.version = v,
         }
     }
 
@@ -392,6 +444,14 @@ impl Record {
             }
             Self::Linked(l) => {
                 keys.push(IndexKey::of_person(&l.student_id));
+            }
+            Self::Merge(m) => {
+                keys.push(IndexKey::of_person(&m.survivor_id));
+                keys.push(IndexKey::of_person(&m.duplicate_id));
+            }
+            Self::NotDuplicate(n) => {
+                keys.push(IndexKey::of_person(&n.a));
+                keys.push(IndexKey::of_person(&n.b));
             }
         }
         keys.sort();
