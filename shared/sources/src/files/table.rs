@@ -4,7 +4,8 @@
 //! empty and oversized values into `None` (the latter with a warning).
 
 use crate::SourceError;
-use domain::{Issue, IssueCode, Location};
+use chrono::NaiveDate;
+use domain::{Email, Grade, Issue, IssueCode, Location, Phone, parse_date};
 use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
 
@@ -137,10 +138,6 @@ impl<'a> Table<'a> {
         Ok(table)
     }
 
-    pub(crate) fn name(&self) -> &'a str {
-        self.name
-    }
-
     /// True when the file has no header row at all (zero bytes or only blank lines).
     pub(crate) fn has_no_header(&self) -> bool {
         self.headers.is_empty()
@@ -179,6 +176,7 @@ impl<'a> Table<'a> {
             let line = self.line();
             return Ok(Some(Row {
                 rec: &self.rec,
+                headers: &self.headers,
                 line,
                 file: self.name,
             }));
@@ -192,6 +190,7 @@ impl<'a> Table<'a> {
         let line = self.line();
         Ok(Some(Row {
             rec: &self.rec,
+            headers: &self.headers,
             line,
             file: self.name,
         }))
@@ -410,6 +409,7 @@ impl Columns<'_> {
 /// One data row, borrowed from its [`Table`].
 pub(crate) struct Row<'r> {
     rec: &'r csv::StringRecord,
+    headers: &'r [String],
     pub(crate) line: u64,
     pub(crate) file: &'r str,
 }
@@ -446,6 +446,123 @@ impl<'r> Row<'r> {
         message: impl Into<String>,
     ) {
         warnings.push(Issue::warning(code, self.loc(col), message));
+    }
+
+    /// The header name of `col`, for messages.
+    pub(crate) fn header(&self, col: Col) -> &'r str {
+        col.and_then(|c| self.headers.get(c))
+            .map_or("?", String::as_str)
+    }
+
+    pub(crate) fn email(&self, col: Col, w: &mut Vec<Issue>) -> Option<Email> {
+        let raw = self.get(col, w)?;
+        let parsed = Email::parse(raw);
+        if parsed.is_none() {
+            let h = self.header(col);
+            self.warn(
+                w,
+                IssueCode::InvalidEmail,
+                col,
+                format!(
+                    "`{h}` is not an email address (expected local@domain); the value is ignored"
+                ),
+            );
+        }
+        parsed
+    }
+
+    pub(crate) fn phone(&self, col: Col, w: &mut Vec<Issue>) -> Option<Phone> {
+        let raw = self.get(col, w)?;
+        let parsed = Phone::parse(raw);
+        if parsed.is_none() {
+            let h = self.header(col);
+            self.warn(
+                w,
+                IssueCode::UnusablePhone,
+                col,
+                format!(
+                    "`{h}` is not a usable phone number (expected 10 digits, or + and 8 to 15 digits); the value is ignored"
+                ),
+            );
+        }
+        parsed
+    }
+
+    /// The first grade of a (possibly multi-valued) grade field.
+    pub(crate) fn grade(&self, col: Col, w: &mut Vec<Issue>) -> Option<Grade> {
+        let raw = list(self.get(col, w)).next()?;
+        let parsed = Grade::parse(raw);
+        if parsed.is_none() {
+            let h = self.header(col);
+            self.warn(
+                w,
+                IssueCode::UnknownEnumValue,
+                col,
+                format!("`{h}` is not a known grade (a CEDS code such as KG or 01); the value is ignored"),
+            );
+        }
+        parsed
+    }
+
+    pub(crate) fn date(&self, col: Col, w: &mut Vec<Issue>) -> Option<NaiveDate> {
+        let raw = self.get(col, w)?;
+        let parsed = parse_date(raw);
+        if parsed.is_none() {
+            let h = self.header(col);
+            self.warn(
+                w,
+                IssueCode::MalformedDate,
+                col,
+                format!("`{h}` is not a date (expected YYYY-MM-DD, M/D/YYYY or M/D/YY); the value is ignored"),
+            );
+        }
+        parsed
+    }
+
+    /// A required value: `None` with a `missing_value` warning when empty.
+    pub(crate) fn need(&self, col: Col, w: &mut Vec<Issue>, consequence: &str) -> Option<&'r str> {
+        let v = self.get(col, w);
+        if v.is_none() {
+            let h = self.header(col);
+            self.warn(
+                w,
+                IssueCode::MissingValue,
+                col,
+                format!("`{h}` is empty; {consequence}"),
+            );
+        }
+        v
+    }
+
+    /// Warns that `col` holds none of `expected`.
+    pub(crate) fn bad_enum(&self, col: Col, w: &mut Vec<Issue>, expected: &str, consequence: &str) {
+        let h = self.header(col);
+        self.warn(
+            w,
+            IssueCode::UnknownEnumValue,
+            col,
+            format!("`{h}` is not one of {expected}; {consequence}"),
+        );
+    }
+
+    pub(crate) fn duplicate(&self, col: Col, w: &mut Vec<Issue>) {
+        let h = self.header(col);
+        self.warn(
+            w,
+            IssueCode::DuplicateId,
+            col,
+            format!("`{h}` repeats an earlier row; this row is ignored (the first wins)"),
+        );
+    }
+
+    pub(crate) fn dangling(&self, col: Col, w: &mut Vec<Issue>, what: &str, consequence: &str) {
+        let h = self.header(col);
+        self.warn(
+            w,
+            IssueCode::DanglingReference,
+            col,
+            format!("`{h}` names no {what}; {consequence}"),
+        );
     }
 }
 
