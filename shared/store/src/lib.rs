@@ -83,6 +83,8 @@ pub trait Queue: Send + Sync {
 }
 
 /// One conditional write of a directory record.
+// Puts dominate batches, so boxing the record would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum Write {
     /// Store `record` with version `expected + 1`; `expected = None` means "must not exist".
