@@ -1,0 +1,70 @@
+//! The report and admin HTTP API of `INTERFACES.md`: one axum [`Router`] that `rostersync serve`
+//! runs locally and the Lambda runs behind API Gateway (`lambda_http::run(router(state))`).
+//!
+//! - Every `/v1/districts/{d}/...` route takes a bearer token scoped to one district
+//!   ([`auth`]): no or unknown token → 401, another district → 404, read-only token on an
+//!   admin action → 403.
+//! - Errors are JSON `{ "code", "message" }` ([`error::ApiError`]); storage failures answer
+//!   `500 {"code":"internal"}` and are logged without personal data.
+//! - `GET /openapi.json` is generated from the handlers and DTOs ([`openapi::ApiDoc`]).
+//!
+//! The API starts, approves and dismisses runs through the [`RunControl`] port, which the CLI's
+//! `serve` and the Lambda implement over the sync pipeline.
+
+mod admin;
+pub mod auth;
+pub mod control;
+pub mod csv_out;
+pub mod dto;
+pub mod error;
+mod feed;
+pub mod openapi;
+mod routes;
+
+pub use auth::{Scope, TokenRecord, create_token};
+pub use control::{ControlError, RunControl};
+pub use error::ApiError;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use std::sync::Arc;
+use store::{Directory, ObjectStore, Runs};
+
+/// Largest request body accepted; larger ones answer 413 `{"code":"payload_too_large"}`.
+pub const BODY_LIMIT: usize = 256 * 1024;
+
+/// What the handlers need, built once per process (per Lambda cold start).
+///
+/// Build it with [`ApiState::new`]; optional capabilities (the step-9 clean-up endpoints, for
+/// one) are added with `with_*` methods, so adding one never breaks existing callers.
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct ApiState {
+    pub runs: Arc<dyn Runs>,
+    pub directory: Arc<dyn Directory>,
+    pub objects: Arc<dyn ObjectStore>,
+    pub control: Arc<dyn RunControl>,
+}
+
+impl ApiState {
+    pub fn new(
+        runs: Arc<dyn Runs>,
+        directory: Arc<dyn Directory>,
+        objects: Arc<dyn ObjectStore>,
+        control: Arc<dyn RunControl>,
+    ) -> Self {
+        Self {
+            runs,
+            directory,
+            objects,
+            control,
+        }
+    }
+}
+
+/// The whole API: `/v1/...`, `/openapi.json` and `/health`.
+pub fn router(state: ApiState) -> Router {
+    routes::routes()
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .with_state(state)
+}
