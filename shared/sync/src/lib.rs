@@ -1,1 +1,15 @@
-//! The sync engine (to be written).
+//! The sync engine: the pure planner (matching, per-school plans, the district step), the
+//! deletion-threshold safeguard, applying plans with conditional writes, reports, and the
+//! pipeline use cases (stage, handle one queue message, approve/dismiss, run locally) over the
+//! storage ports. No async runtime, no SDK: callers bring both.
+
+pub mod apply;
+pub mod planner;
+pub mod safeguards;
+
+pub use apply::writes_for;
+pub use planner::{
+    DirectoryView, FeedPeople, PlanContext, StagedSchool, plan_district, plan_school,
+    prepare_roster, stage_shards,
+};
+pub use safeguards::{Held, safeguards};
