@@ -87,6 +87,8 @@ pub enum IssueCode {
     // planner warnings
     AmbiguousMatch,
     MergedIdReappeared,
+    /// A school's plan could not be applied: the directory kept changing under it.
+    ApplyConflict,
 }
 
 impl IssueCode {
@@ -119,6 +121,7 @@ impl IssueCode {
             Self::SchoolNotFound => "school_not_found",
             Self::AmbiguousMatch => "ambiguous_match",
             Self::MergedIdReappeared => "merged_id_reappeared",
+            Self::ApplyConflict => "apply_conflict",
         }
     }
 }
