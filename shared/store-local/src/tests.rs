@@ -1,0 +1,346 @@
+//! Tests of the embedded adapters: the conformance suite on each, key safety, durability of the
+//! queue and the database across reopening, schema versioning and exact index rows.
+
+use crate::{DB_FILE, LocalObjectStore, SCHEMA_VERSION, SqliteQueue, SqliteStore};
+use domain::directory::{Person, PersonKind, Record, RecordKey};
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use store::memory::ManualClock;
+use store::{Directory, ObjectStore, Queue, StoreError, Write, WriteOutcome, conformance};
+
+fn tmp() -> tempfile::TempDir {
+    tempfile::tempdir().unwrap()
+}
+
+#[tokio::test]
+async fn object_store_conforms() {
+    let dir = tmp();
+    let s = LocalObjectStore::new(dir.path().join("objects"));
+    conformance::object_store(&s).await;
+    tokio::join!(conformance::object_store(&s), conformance::object_store(&s));
+}
+
+#[tokio::test]
+async fn object_keys_cannot_escape_the_folder() {
+    let dir = tmp();
+    let s = LocalObjectStore::new(dir.path().join("objects"));
+    for key in [
+        "",
+        "/etc/passwd",
+        "../x",
+        "a/../../x",
+        "a//b",
+        "a/./b",
+        "a/",
+        "a\\b",
+        ".",
+    ] {
+        match s.put(key, b"x".to_vec()).await {
+            Err(StoreError::Permanent(_)) => {}
+            other => panic!("key {key:?} must be rejected, got {other:?}"),
+        }
+        assert!(matches!(s.get(key).await, Err(StoreError::Permanent(_))));
+        assert!(matches!(s.delete(key).await, Err(StoreError::Permanent(_))));
+    }
+    assert!(!dir.path().join("x").exists());
+    // Listing by a prefix no valid key has is empty, not an error.
+    assert!(s.list("../").await.unwrap().is_empty());
+    assert!(s.list("/").await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn temporary_files_are_not_objects() {
+    let dir = tmp();
+    let root = dir.path().join("objects");
+    let s = LocalObjectStore::new(root.clone());
+    s.put("a/b", b"1".to_vec()).await.unwrap();
+    std::fs::write(root.join("a/.rostersync-tmp-1-1"), b"partial").unwrap();
+    let keys: Vec<String> = s
+        .list("")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| m.key)
+        .collect();
+    assert_eq!(keys, vec!["a/b".to_string()]);
+    assert!(s.get("a/.rostersync-tmp-1-1").await.is_err());
+    // put_if_absent leaves no temporary file behind, won or lost.
+    s.put_if_absent("a/c", b"1".to_vec()).await.unwrap();
+    assert!(s.put_if_absent("a/c", b"2".to_vec()).await.is_err());
+    let names: BTreeSet<String> = std::fs::read_dir(root.join("a"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["a/b", "a/c", "a/.rostersync-tmp-1-1"]
+            .iter()
+            .map(|n| n.trim_start_matches("a/").to_string())
+            .collect()
+    );
+}
+
+#[tokio::test]
+async fn directory_and_runs_conform() {
+    let dir = tmp();
+    let s = SqliteStore::open_dir(dir.path()).unwrap();
+    assert_eq!(s.path(), dir.path().join(DB_FILE));
+    conformance::directory(&s).await;
+    conformance::runs(&s).await;
+    assert!(s.writes_count() > 0);
+    // Two handles on one file, concurrently.
+    let other = SqliteStore::open(dir.path().join(DB_FILE)).unwrap();
+    tokio::join!(
+        conformance::directory(&s),
+        conformance::directory(&other),
+        conformance::runs(&s),
+        conformance::runs(&other),
+    );
+}
+
+#[tokio::test]
+async fn queue_conforms() {
+    let dir = tmp();
+    let clock = Arc::new(ManualClock::default());
+    let db = dir.path().join(DB_FILE);
+    let q = SqliteQueue::open_with_clock(&db, "work", 3, clock.clone()).unwrap();
+    conformance::queue(&q, 3, Duration::from_secs(30), |d| {
+        clock.advance(d);
+        std::future::ready(())
+    })
+    .await;
+    assert_eq!(q.len().await.unwrap(), 0);
+    // Another queue in the same file is independent.
+    let q2 = SqliteQueue::open_with_clock(&db, "other", 2, clock.clone()).unwrap();
+    conformance::queue(&q2, 2, Duration::from_secs(5), |d| {
+        clock.advance(d);
+        std::future::ready(())
+    })
+    .await;
+    assert_eq!(q.dead_letters().await.unwrap().len(), 1);
+    assert_eq!(q2.dead_letters().await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn queue_messages_survive_reopening() {
+    let dir = tmp();
+    let db = dir.path().join(DB_FILE);
+    let clock = Arc::new(ManualClock::default());
+    let vis = Duration::from_secs(60);
+    {
+        let q = SqliteQueue::open_with_clock(&db, "work", 3, clock.clone()).unwrap();
+        q.send("in-flight").await.unwrap();
+        let got = q.receive(1, vis).await.unwrap();
+        assert_eq!(got[0].body, "in-flight");
+        q.send("waiting").await.unwrap();
+        q.send("acked").await.unwrap();
+        q.send("doomed").await.unwrap();
+    }
+    {
+        let q = SqliteQueue::open_with_clock(&db, "work", 3, clock.clone()).unwrap();
+        // The received-but-unacked message is still invisible after reopening.
+        let got = q.receive(10, vis).await.unwrap();
+        let bodies: Vec<&str> = got.iter().map(|d| d.body.as_str()).collect();
+        assert_eq!(bodies, vec!["waiting", "acked", "doomed"]);
+        q.ack(&got[1].receipt).await.unwrap();
+        for _ in 0..2 {
+            q.release(&got[2].receipt).await.unwrap();
+        }
+        let d = q.receive(10, vis).await.unwrap();
+        assert_eq!(d[0].body, "doomed");
+        q.release(&d[0].receipt).await.unwrap();
+        let d = q.receive(10, vis).await.unwrap();
+        assert_eq!((d[0].body.as_str(), d[0].receive_count), ("doomed", 3));
+        q.release(&d[0].receipt).await.unwrap();
+        assert!(q.receive(10, vis).await.unwrap().is_empty());
+    }
+    clock.advance(vis + Duration::from_secs(1));
+    let q = SqliteQueue::open_with_clock(&db, "work", 3, clock.clone()).unwrap();
+    let got = q.receive(10, vis).await.unwrap();
+    let mut seen: Vec<(String, u32)> = got
+        .iter()
+        .map(|d| (d.body.clone(), d.receive_count))
+        .collect();
+    seen.sort();
+    assert_eq!(
+        seen,
+        vec![("in-flight".to_string(), 2), ("waiting".to_string(), 2)],
+        "after reopening, expired deliveries come back; acked ones do not"
+    );
+    assert_eq!(q.dead_letters().await.unwrap(), vec!["doomed".to_string()]);
+    for d in got {
+        q.ack(&d.receipt).await.unwrap();
+    }
+    assert_eq!(q.len().await.unwrap(), 0);
+}
+
+fn student(id: &str, school: &str, sis: &str) -> Record {
+    Record::Person(Person {
+        id: id.into(),
+        kind: PersonKind::Student,
+        first_name: "Grace".into(),
+        middle_name: None,
+        last_name: "Hopper".into(),
+        email: None,
+        sms: None,
+        phone: None,
+        language: None,
+        grade: None,
+        dob: None,
+        sis_id: Some(sis.into()),
+        student_number: None,
+        state_id: None,
+        staff_roles: Vec::new(),
+        title: None,
+        school_ids: [school.to_string()].into(),
+        external_ids: [format!("ext-{id}")].into(),
+        active: false,
+        same_person_as: None,
+        managed: None,
+        archived: None,
+        version: 0,
+    })
+}
+
+fn index_rows(db: &std::path::Path, district: &str, key: &RecordKey) -> BTreeSet<String> {
+    let c = rusqlite::Connection::open(db).unwrap();
+    let mut stmt = c
+        .prepare("SELECT ikey FROM idx WHERE district = ?1 AND key = ?2")
+        .unwrap();
+    stmt.query_map([district, key.as_str()], |r| r.get(0))
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap()
+}
+
+fn keys_of(r: &Record) -> BTreeSet<String> {
+    r.index_keys()
+        .iter()
+        .map(|k| k.as_str().to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn index_rows_are_exactly_the_index_keys_and_survive_reopening() {
+    let dir = tmp();
+    let db = dir.path().join(DB_FILE);
+    let a = student("p1", "s1", "sis-1");
+    let b = student("p1", "s2", "sis-2");
+    {
+        let s = SqliteStore::open(&db).unwrap();
+        let w = |r: &Record, e| Write::Put {
+            record: r.clone(),
+            expected: e,
+        };
+        assert_eq!(
+            s.write("d", &[w(&a, None)]).await.unwrap(),
+            vec![WriteOutcome::Written]
+        );
+        assert_eq!(index_rows(&db, "d", &a.key()), keys_of(&a));
+        assert_eq!(
+            s.write("d", &[w(&b, Some(1))]).await.unwrap(),
+            vec![WriteOutcome::Written]
+        );
+        assert_eq!(index_rows(&db, "d", &a.key()), keys_of(&b));
+    }
+    let s = SqliteStore::open(&db).unwrap();
+    let mut want = b.clone();
+    want.set_version(2);
+    assert_eq!(s.get("d", &b.key()).await.unwrap(), Some(want));
+    let del = Write::Delete {
+        key: b.key(),
+        expected: 2,
+    };
+    assert_eq!(
+        s.write("d", &[del]).await.unwrap(),
+        vec![WriteOutcome::Written]
+    );
+    assert!(index_rows(&db, "d", &a.key()).is_empty());
+}
+
+#[tokio::test]
+async fn schema_is_versioned() {
+    let dir = tmp();
+    let db = dir.path().join(DB_FILE);
+    drop(SqliteStore::open(&db).unwrap());
+    let c = rusqlite::Connection::open(&db).unwrap();
+    let v: i64 = c
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .unwrap();
+    assert_eq!(v, SCHEMA_VERSION);
+    let mode: String = c
+        .pragma_query_value(None, "journal_mode", |r| r.get(0))
+        .unwrap();
+    assert_eq!(mode, "wal");
+    c.pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+        .unwrap();
+    drop(c);
+    match SqliteStore::open(&db) {
+        Err(StoreError::Permanent(m)) => assert!(m.contains("newer"), "{m}"),
+        other => panic!(
+            "a newer schema must be refused, got {:?}",
+            other.map(|_| ())
+        ),
+    }
+    // Reopening a current file keeps its data and does not migrate again.
+    let dir2 = tmp();
+    let s = SqliteStore::open(dir2.path().join(DB_FILE)).unwrap();
+    let r = student("x", "s", "sis");
+    s.write(
+        "d",
+        &[Write::Put {
+            record: r.clone(),
+            expected: None,
+        }],
+    )
+    .await
+    .unwrap();
+    drop(s);
+    let s = SqliteStore::open(dir2.path().join(DB_FILE)).unwrap();
+    assert!(s.get("d", &r.key()).await.unwrap().is_some());
+}
+
+/// A first sync writes every record in large batches; one `write` call is one transaction.
+/// `ROSTERSYNC_BULK` sets the record count (default 20,000) for a manual benchmark.
+#[tokio::test]
+async fn bulk_first_sync_is_fast() {
+    let n: usize = std::env::var("ROSTERSYNC_BULK")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20_000);
+    let dir = tmp();
+    let s = SqliteStore::open(dir.path().join(DB_FILE)).unwrap();
+    let start = Instant::now();
+    for chunk in (0..n).collect::<Vec<_>>().chunks(5_000) {
+        let writes: Vec<Write> = chunk
+            .iter()
+            .map(|i| Write::Put {
+                record: student(
+                    &format!("p{i:07}"),
+                    &format!("s{}", i % 50),
+                    &format!("sis{i}"),
+                ),
+                expected: None,
+            })
+            .collect();
+        let out = s.write("big", &writes).await.unwrap();
+        assert!(out.iter().all(|o| *o == WriteOutcome::Written));
+    }
+    let took = start.elapsed();
+    eprintln!(
+        "wrote {n} records in {took:?} ({:.0}/s)",
+        n as f64 / took.as_secs_f64()
+    );
+    assert_eq!(s.writes_count(), n as u64);
+    let page = s
+        .query(
+            "big",
+            &domain::directory::IndexKey::in_school("s7"),
+            None,
+            1000,
+        )
+        .await
+        .unwrap();
+    assert_eq!(page.len(), n.div_ceil(50).min(1000));
+}
