@@ -205,17 +205,17 @@ impl Session<'_> {
             .await?;
             let body: model::ListResponse<T> = parse_page(&path, &fetched.body)?;
             records += body.data.len();
-            if !body.data.is_empty() {
-                if let Some(uri) = body.next_uri() {
-                    let rel = self.relative(&path, uri)?;
-                    if !seen.insert(rel.clone()) {
-                        return Err(invalid_response(
-                            &path,
-                            "the next link points to a page already read (paging loop)",
-                        ));
-                    }
-                    next = Some(rel);
+            if !body.data.is_empty()
+                && let Some(uri) = body.next_uri()
+            {
+                let rel = self.relative(&path, uri)?;
+                if !seen.insert(rel.clone()) {
+                    return Err(invalid_response(
+                        &path,
+                        "the next link points to a page already read (paging loop)",
+                    ));
                 }
+                next = Some(rel);
             }
             pages.push(Page { path, body });
         }
@@ -226,10 +226,10 @@ impl Session<'_> {
     /// A `next` link as a path below the base URL; absolute links must stay on the base URL
     /// (the bearer token is never sent elsewhere).
     fn relative(&self, path: &str, uri: &str) -> Result<String, SourceError> {
-        if let Some(rest) = uri.strip_prefix(&self.base) {
-            if rest.starts_with('/') {
-                return Ok(rest.to_string());
-            }
+        if let Some(rest) = uri.strip_prefix(&self.base)
+            && rest.starts_with('/')
+        {
+            return Ok(rest.to_string());
         }
         if uri.starts_with('/') && !uri.starts_with("//") {
             return Ok(uri.to_string());
@@ -351,14 +351,14 @@ pub fn from_pages(pages: &CleverPages) -> Result<Roster, SourceError> {
             continue;
         }
         let state = nonempty(d.state.as_deref());
-        if let Some(s) = state {
-            if !model::DISTRICT_STATES.contains(&s) {
-                c.warn(
-                    IssueCode::UnknownEnumValue,
-                    at.field("state"),
-                    format!("unknown district state {:?}", clip(s)),
-                );
-            }
+        if let Some(s) = state
+            && !model::DISTRICT_STATES.contains(&s)
+        {
+            c.warn(
+                IssueCode::UnknownEnumValue,
+                at.field("state"),
+                format!("unknown district state {:?}", clip(s)),
+            );
         }
         roster.district = Some(SourceDistrict {
             id,

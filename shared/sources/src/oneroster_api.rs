@@ -817,10 +817,11 @@ pub fn from_pages(pages: &OneRosterPages) -> Result<Roster, SourceError> {
         let school_ids: Vec<String> = {
             let mut v: Vec<String> = Vec::new();
             for r in &u.orgs {
-                if let Some(o) = r.id() {
-                    if !non_school_orgs.contains(o) && !v.iter().any(|x| x == o) {
-                        v.push(o.to_string());
-                    }
+                if let Some(o) = r.id()
+                    && !non_school_orgs.contains(o)
+                    && !v.iter().any(|x| x == o)
+                {
+                    v.push(o.to_string());
                 }
             }
             v

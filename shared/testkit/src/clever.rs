@@ -261,9 +261,12 @@ impl Default for CleverOptions {
     }
 }
 
+/// Records of one endpoint as (id, JSON), sorted by id.
+type Records = Vec<(String, serde_json::Value)>;
+
 struct Shared {
-    /// version → endpoint → records (JSON), sorted by id.
-    data: BTreeMap<String, BTreeMap<&'static str, Vec<(String, serde_json::Value)>>>,
+    /// version → endpoint → records.
+    data: BTreeMap<String, BTreeMap<&'static str, Records>>,
     opts: CleverOptions,
     counter: AtomicU32,
     rate_limited_left: AtomicU32,
@@ -286,10 +289,7 @@ impl std::fmt::Debug for CleverServer {
     }
 }
 
-fn sorted<T: Serialize>(
-    records: &[T],
-    id: impl Fn(&T) -> Option<String>,
-) -> Vec<(String, serde_json::Value)> {
+fn sorted<T: Serialize>(records: &[T], id: impl Fn(&T) -> Option<String>) -> Records {
     let mut v: Vec<(String, serde_json::Value)> = records
         .iter()
         .map(|r| {
@@ -303,7 +303,7 @@ fn sorted<T: Serialize>(
     v
 }
 
-fn wire_map(w: &CleverWire) -> BTreeMap<&'static str, Vec<(String, serde_json::Value)>> {
+fn wire_map(w: &CleverWire) -> BTreeMap<&'static str, Records> {
     BTreeMap::from([
         ("districts", sorted(&w.districts, |r| r.id.clone())),
         ("schools", sorted(&w.schools, |r| r.id.clone())),
@@ -478,12 +478,10 @@ async fn serve(
     let more = start + page.len() < records.len();
     if faults.loop_next && after.is_some() {
         links.push(serde_json::json!({"rel": "next", "uri": format!("/{version}/{endpoint}?limit={limit}")}));
-    } else if more {
-        if let Some((last, _)) = page.last() {
-            links.push(serde_json::json!({"rel": "next",
+    } else if more && let Some((last, _)) = page.last() {
+        links.push(serde_json::json!({"rel": "next",
                 "uri": format!("/{version}/{endpoint}?limit={limit}&starting_after={}",
                     url::form_urlencoded::byte_serialize(last.as_bytes()).collect::<String>())}));
-        }
     }
     let body = serde_json::json!({
         "data": page.iter().map(|(_, v)| serde_json::json!({"data": v})).collect::<Vec<_>>(),

@@ -385,12 +385,14 @@ impl Drop for OneRosterServer {
     }
 }
 
-fn unauthorized(why: &str) -> Response {
-    (
-        StatusCode::UNAUTHORIZED,
-        serde_json::json!({"imsx_codeMajor": "failure", "imsx_description": why}).to_string(),
+fn unauthorized(why: &str) -> Box<Response> {
+    Box::new(
+        (
+            StatusCode::UNAUTHORIZED,
+            serde_json::json!({"imsx_codeMajor": "failure", "imsx_description": why}).to_string(),
+        )
+            .into_response(),
     )
-        .into_response()
 }
 
 async fn token(State(sh): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
@@ -440,7 +442,7 @@ fn check_auth(
     headers: &HeaderMap,
     path: &str,
     query: Option<&str>,
-) -> Result<(), Response> {
+) -> Result<(), Box<Response>> {
     let auth = headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
@@ -481,10 +483,10 @@ fn check_auth(
     let Some(nonce) = get("oauth_nonce") else {
         return Err(unauthorized("no nonce"));
     };
-    if let Ok(mut seen) = sh.nonces.lock() {
-        if !seen.insert(format!("{ts}:{nonce}")) {
-            return Err(unauthorized("nonce replayed"));
-        }
+    if let Ok(mut seen) = sh.nonces.lock()
+        && !seen.insert(format!("{ts}:{nonce}"))
+    {
+        return Err(unauthorized("nonce replayed"));
     }
     let Some(given) = get("oauth_signature") else {
         return Err(unauthorized("no signature"));
@@ -525,7 +527,7 @@ async fn serve(
         });
     }
     if let Err(r) = check_auth(&sh, &headers, &path, query.as_deref()) {
-        return r;
+        return *r;
     }
     let faults = &sh.opts.faults;
     if let Some(r) = common_faults(faults, n, &sh.rate_limited_left, &sh.errors_left).await {

@@ -182,6 +182,8 @@ impl Pacer {
         Fut: std::future::Future<Output = Attempt>,
     {
         let mut retries = 0u32;
+        // 5xx and transport failures so far: the backoff exponent (429s wait for the reset).
+        let mut failures = 0u32;
         loop {
             self.before_request().await;
             let outcome = send().await;
@@ -212,7 +214,7 @@ impl Pacer {
                             });
                         }
                         500..=599 => Failure::Retry {
-                            wait: self.backoff(retries),
+                            wait: self.backoff(post_inc(&mut failures)),
                             detail: format!("HTTP {}", f.status),
                         },
                         s => {
@@ -225,7 +227,7 @@ impl Pacer {
                     }
                 }
                 Attempt::Transport(e) => Failure::Retry {
-                    wait: self.backoff(retries),
+                    wait: self.backoff(post_inc(&mut failures)),
                     detail: if e.is_timeout() {
                         "request timed out".to_string()
                     } else if e.is_connect() {
@@ -248,6 +250,12 @@ impl Pacer {
             self.policy.clock.sleep(wait).await;
         }
     }
+}
+
+fn post_inc(n: &mut u32) -> u32 {
+    let v = *n;
+    *n += 1;
+    v
 }
 
 enum Failure {
