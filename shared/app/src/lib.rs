@@ -1,0 +1,10 @@
+//! Application services: what the CLI, the API and the Lambdas share above the sync engine:
+//! secrets, fetching a district's roster from its configured source, the admin steps (connect,
+//! settings, schools, classrooms, directory import) and the embedded local environment.
+
+pub mod admin;
+pub mod fetch;
+pub mod import;
+pub mod local;
+pub mod runs;
+pub mod secrets;
