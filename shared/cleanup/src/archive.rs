@@ -91,10 +91,11 @@ async fn students_in(
     let mut out = BTreeMap::new();
     for index in &indexes {
         for r in load::all(dir, district, index).await? {
-            if let Record::Person(p) = r {
-                if p.kind == PersonKind::Student {
+            match r {
+                Record::Person(p) if p.kind == PersonKind::Student => {
                     out.insert(p.id.clone(), p);
                 }
+                _ => {}
             }
         }
     }

@@ -147,8 +147,8 @@ fn refuse_pair(kind: PersonKind, s: &Person, d: &Person, force: bool) -> Result<
             s.id
         )));
     }
-    if let (Some(ms), Some(md)) = (&s.managed, &d.managed) {
-        if ms.source == md.source && !force {
+    match (&s.managed, &d.managed) {
+        (Some(ms), Some(md)) if ms.source == md.source && !force => {
             return Err(CleanupError::Refused(format!(
                 "{} and {} are both managed by the sync (source {}, ids {} and {}); the feed lists them as two people (twins?); use force to merge anyway",
                 s.id,
@@ -158,6 +158,7 @@ fn refuse_pair(kind: PersonKind, s: &Person, d: &Person, force: bool) -> Result<
                 md.source_id
             )));
         }
+        _ => {}
     }
     Ok(())
 }
@@ -391,7 +392,10 @@ pub async fn merge(
                         record: after.clone(),
                         expected: Some(before.version()),
                     },
-                    Applied::Updated { after, before },
+                    Applied::Updated {
+                        after: Box::new(after),
+                        before: Box::new(before),
+                    },
                 )
             })
             .collect(),
@@ -466,7 +470,10 @@ pub async fn merge(
 /// A write a merge made, with what roll-back needs.
 enum Applied {
     Created(Record),
-    Updated { after: Record, before: Record },
+    Updated {
+        after: Box<Record>,
+        before: Box<Record>,
+    },
     Deleted(Record),
 }
 
@@ -488,7 +495,7 @@ async fn roll_back(dir: &dyn Directory, district: &str, applied: Vec<Applied>) -
             (Applied::Created(_), None) => None,
             (Applied::Updated { after, before }, Some(cur)) if cur.content_eq(after) => {
                 Some(Write::Put {
-                    record: before.clone(),
+                    record: (**before).clone(),
                     expected: Some(cur.version()),
                 })
             }
@@ -552,27 +559,31 @@ pub async fn unmerge(
             "merge {merge_id} was already undone"
         )));
     }
-    if let Ok(s) = load::person(dir, district, &m.survivor_id).await {
-        if merged_away(&s) {
-            return Err(CleanupError::Refused(format!(
-                "{} was merged into another person since; undo that merge first",
-                s.id
-            )));
-        }
+    let survivor = load::person(dir, district, &m.survivor_id).await.ok();
+    if survivor.as_ref().is_some_and(merged_away) {
+        return Err(CleanupError::Refused(format!(
+            "{} was merged into another person since; undo that merge first",
+            m.survivor_id
+        )));
     }
-    for r in links_of(dir, district, &m.survivor_id).await? {
-        if let Record::Merge(later) = r {
-            if later.id != m.id
-                && later.undone_at.is_none()
-                && later.survivor_id == m.survivor_id
-                && (later.at, &later.id) > (m.at, &m.id)
+    let later = links_of(dir, district, &m.survivor_id)
+        .await?
+        .into_iter()
+        .find_map(|r| match r {
+            Record::Merge(later)
+                if later.id != m.id
+                    && later.undone_at.is_none()
+                    && later.survivor_id == m.survivor_id
+                    && (later.at, &later.id) > (m.at, &m.id) =>
             {
-                return Err(CleanupError::Refused(format!(
-                    "merge {} into the same survivor came later; undo it first",
-                    later.id
-                )));
+                Some(later.id)
             }
-        }
+            _ => None,
+        });
+    if let Some(later) = later {
+        return Err(CleanupError::Refused(format!(
+            "merge {later} into the same survivor came later; undo it first"
+        )));
     }
 
     let mut out = UnmergeOutcome {
