@@ -309,8 +309,10 @@ pub fn action(a: ActionName) -> domain::plan::Action {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ScheduleDoc {
     /// `HH:MM`, 24-hour, in `timezone`.
+    #[schema(pattern = "^([01][0-9]|2[0-3]):[0-5][0-9]$")]
     pub start_time: String,
     /// IANA name (`America/Chicago`) or `UTC`.
+    #[schema(pattern = "^(UTC|[A-Za-z0-9_+-]+(/[A-Za-z0-9_+-]+)+)$")]
     pub timezone: String,
     pub enabled: bool,
 }

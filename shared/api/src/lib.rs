@@ -20,6 +20,7 @@ pub mod error;
 mod feed;
 pub mod openapi;
 mod routes;
+pub mod students;
 
 pub use auth::{Scope, TokenRecord, create_token};
 pub use control::{ControlError, RunControl};
@@ -28,15 +29,15 @@ pub use error::ApiError;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use std::sync::Arc;
-use store::{Directory, ObjectStore, Runs};
+use store::{Clock, Directory, ObjectStore, Runs, SystemClock};
 
 /// Largest request body accepted; larger ones answer 413 `{"code":"payload_too_large"}`.
 pub const BODY_LIMIT: usize = 256 * 1024;
 
 /// What the handlers need, built once per process (per Lambda cold start).
 ///
-/// Build it with [`ApiState::new`]; optional capabilities (the step-9 clean-up endpoints, for
-/// one) are added with `with_*` methods, so adding one never breaks existing callers.
+/// Build it with [`ApiState::new`]; optional parts (the clock, and any future capability) are
+/// set with `with_*` methods, so adding one never breaks existing callers.
 #[derive(Clone)]
 #[non_exhaustive]
 pub struct ApiState {
@@ -44,6 +45,8 @@ pub struct ApiState {
     pub directory: Arc<dyn Directory>,
     pub objects: Arc<dyn ObjectStore>,
     pub control: Arc<dyn RunControl>,
+    /// Time for the clean-up actions (archive and merge dates); the system clock by default.
+    pub clock: Arc<dyn Clock>,
 }
 
 impl ApiState {
@@ -58,7 +61,14 @@ impl ApiState {
             directory,
             objects,
             control,
+            clock: Arc::new(SystemClock),
         }
+    }
+
+    /// The same state with another clock (tests).
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
     }
 }
 

@@ -4,6 +4,7 @@
 
 use crate::dto::*;
 use crate::routes;
+use crate::students::{self, *};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -29,6 +30,10 @@ use utoipa::{Modify, OpenApi};
         routes::match_school,
         routes::list_classrooms,
         routes::link_classroom,
+        students::archive_unsynced,
+        students::find_duplicates,
+        students::merge,
+        students::unmerge,
     ),
     components(schemas(
         ErrorBody, FieldErrorDto, Health, EntityName, ActionName, RunStatusDoc, FailureReasonDoc,
@@ -36,7 +41,8 @@ use utoipa::{Modify, OpenApi};
         RunsPage, StartRunRequest, ChangeDto, ChangesPage, SettingsDoc, ScheduleDoc,
         StudentIdSourceDoc, ArchivedStudentsDoc, PhoneColumnDoc, SchoolScopeDoc, ContactTypeDoc,
         RelationshipDoc, PhoneTypeDoc, EntityTogglesDoc, SchoolDto, SchoolsPage, ClassroomDto,
-        ClassroomsPage, SchoolSuggestionDto, FeedSchoolDto, SuggestionsDto,
+        ClassroomsPage, SchoolSuggestionDto, FeedSchoolDto, SuggestionsDto, ArchiveUnsyncedRequest, ArchiveOutcomeDto,
+        DuplicateSort, DuplicateDto, DuplicatesPage, MergeRequest, MergeOutcomeDto, UnmergeOutcomeDto,
     )),
     modifiers(&BearerAuth),
     security(("bearer" = [])),
@@ -45,6 +51,7 @@ use utoipa::{Modify, OpenApi};
         (name = "settings", description = "Sync settings"),
         (name = "schools", description = "Step 3: match schools"),
         (name = "classrooms", description = "Step 4: link classrooms"),
+        (name = "students", description = "Step 9: archive unsynced students, duplicates, merge"),
         (name = "meta", description = "Health and this document"),
     )
 )]

@@ -52,6 +52,22 @@ pub(crate) fn routes() -> Router<ApiState> {
             "/v1/districts/{d}/classrooms/{classroom}/sections/{section}",
             put(link_classroom),
         )
+        .route(
+            "/v1/districts/{d}/students/archive-unsynced",
+            post(crate::students::archive_unsynced),
+        )
+        .route(
+            "/v1/districts/{d}/students/duplicates",
+            get(crate::students::find_duplicates),
+        )
+        .route(
+            "/v1/districts/{d}/students/merge",
+            post(crate::students::merge),
+        )
+        .route(
+            "/v1/districts/{d}/students/merges/{merge}/unmerge",
+            post(crate::students::unmerge),
+        )
         .fallback(not_found)
 }
 
@@ -79,7 +95,7 @@ pub(crate) async fn openapi() -> Response {
 // ---------------------------------------------------------------------------------------------
 // Runs
 
-fn page_limit(limit: Option<u32>, default: u32, max: u32) -> Result<usize, ApiError> {
+pub(crate) fn page_limit(limit: Option<u32>, default: u32, max: u32) -> Result<usize, ApiError> {
     match limit {
         None => Ok(default as usize),
         Some(n) if (1..=max).contains(&n) => Ok(n as usize),

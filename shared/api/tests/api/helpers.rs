@@ -136,6 +136,34 @@ fn school(id: &str, name: &str, external: Option<&str>) -> Record {
     })
 }
 
+fn student(id: &str, number: &str) -> Record {
+    Record::Person(domain::directory::Person {
+        id: id.into(),
+        kind: domain::directory::PersonKind::Student,
+        first_name: "Ada".into(),
+        middle_name: None,
+        last_name: "Lovelace".into(),
+        email: None,
+        sms: None,
+        phone: None,
+        language: None,
+        grade: Some(domain::Grade::G3),
+        dob: None,
+        sis_id: None,
+        student_number: Some(number.into()),
+        state_id: None,
+        staff_roles: Vec::new(),
+        title: None,
+        school_ids: ["s2".to_string()].into_iter().collect(),
+        external_ids: Default::default(),
+        active: false,
+        same_person_as: None,
+        managed: None,
+        archived: None,
+        version: 0,
+    })
+}
+
 fn classroom(id: &str, school: &str, name: &str) -> Record {
     Record::Classroom(Classroom {
         id: id.into(),
@@ -225,6 +253,8 @@ pub async fn spawn_app() -> TestApp {
         school("s2", "Adams Middle", Some("feed-adams")),
         classroom("c1", "s1", "Room 12"),
         classroom("c2", "s2", "Band"),
+        student("p1", "1001"),
+        student("p2", "1001"),
     ]
     .into_iter()
     .map(|record| Write::Put {

@@ -57,6 +57,10 @@ async fn openapi_document_lists_every_route() {
         ),
         ("get", "/v1/districts/{d}/settings"),
         ("put", "/v1/districts/{d}/settings"),
+        ("post", "/v1/districts/{d}/students/archive-unsynced"),
+        ("get", "/v1/districts/{d}/students/duplicates"),
+        ("post", "/v1/districts/{d}/students/merge"),
+        ("post", "/v1/districts/{d}/students/merges/{merge}/unmerge"),
     ]
     .into_iter()
     .map(|(m, p)| (m.to_string(), p.to_string()))
@@ -607,7 +611,12 @@ async fn read_only_tokens_cannot_change_anything() {
             .call(method.clone(), &uri, Some(&app.d1_read), body)
             .await;
         if write {
-            assert_eq!(r.status, StatusCode::FORBIDDEN, "{method} {uri}");
+            assert_eq!(
+                r.status,
+                StatusCode::FORBIDDEN,
+                "{method} {uri}: {}",
+                r.text()
+            );
             assert_eq!(r.json()["code"], "forbidden");
         } else {
             assert_eq!(r.status, StatusCode::OK, "{method} {uri}");
@@ -663,4 +672,91 @@ async fn tokens_are_stored_only_as_hashes() {
     assert_eq!(record["district"], "d1");
     assert_eq!(record["scope"], "read_only");
     assert!(record["created_at"].is_string());
+}
+
+#[tokio::test]
+async fn students_are_cleaned_up_merged_and_unmerged() {
+    let app = spawn_app().await;
+    let dups = app
+        .get(&format!("{D1}/students/duplicates"), &app.d1_read)
+        .await;
+    assert_eq!(dups.status, StatusCode::OK, "{}", dups.text());
+    let dups = dups.json();
+    assert_eq!(dups["total"], 1);
+    assert_eq!(dups["duplicates"][0]["a"], "p1");
+    assert_eq!(dups["duplicates"][0]["b"], "p2");
+    assert!(dups["duplicates"][0]["reasons"][0].is_string());
+    let bad = app
+        .get(
+            &format!("{D1}/students/duplicates?cursor=zzz"),
+            &app.d1_read,
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+
+    let dry = app
+        .call(
+            Method::POST,
+            &format!("{D1}/students/archive-unsynced"),
+            Some(&app.d1_admin),
+            Some(json!({"dry_run": true, "school": "s2"})),
+        )
+        .await;
+    assert_eq!(dry.status, StatusCode::OK, "{}", dry.text());
+    assert_eq!(dry.json()["archived"], 2);
+    assert_eq!(dry.json()["dry_run"], true);
+
+    let m = app
+        .call(
+            Method::POST,
+            &format!("{D1}/students/merge"),
+            Some(&app.d1_admin),
+            Some(json!({"survivor": "p1", "duplicate": "p2", "dry_run": false})),
+        )
+        .await;
+    assert_eq!(m.status, StatusCode::OK, "{}", m.text());
+    let merge_id = m.json()["merge_id"].as_str().unwrap().to_string();
+    let again = app
+        .call(
+            Method::POST,
+            &format!("{D1}/students/merge"),
+            Some(&app.d1_admin),
+            Some(json!({"survivor": "p1", "duplicate": "p2"})),
+        )
+        .await;
+    assert_eq!(
+        again.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        again.text()
+    );
+    let missing = app
+        .call(
+            Method::POST,
+            &format!("{D1}/students/merge"),
+            Some(&app.d1_admin),
+            Some(json!({"survivor": "p1", "duplicate": "nobody"})),
+        )
+        .await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND, "{}", missing.text());
+
+    let u = app
+        .call(
+            Method::POST,
+            &format!("{D1}/students/merges/{merge_id}/unmerge"),
+            Some(&app.d1_admin),
+            None,
+        )
+        .await;
+    assert_eq!(u.status, StatusCode::OK, "{}", u.text());
+    assert_eq!(u.json()["merge_id"], merge_id.as_str());
+    let none = app
+        .call(
+            Method::POST,
+            &format!("{D1}/students/merges/nope/unmerge"),
+            Some(&app.d1_admin),
+            None,
+        )
+        .await;
+    assert_eq!(none.status, StatusCode::NOT_FOUND);
 }
