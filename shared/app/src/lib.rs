@@ -5,6 +5,7 @@
 pub mod admin;
 pub mod fetch;
 pub mod import;
+#[cfg(feature = "local")]
 pub mod local;
 pub mod runs;
 pub mod secrets;
