@@ -4,12 +4,21 @@
 //! storage ports. No async runtime, no SDK: callers bring both.
 
 pub mod apply;
+pub mod pipeline;
 pub mod planner;
+pub mod report;
 pub mod safeguards;
 
 pub use apply::writes_for;
+pub use pipeline::{
+    Message, PipelineError, Ports, StageOutcome, approve, dismiss, drain, handle, handle_body,
+    run_local, stage,
+};
 pub use planner::{
     DirectoryView, FeedPeople, PlanContext, StagedSchool, plan_district, plan_school,
     prepare_roster, stage_shards,
 };
 pub use safeguards::{Held, safeguards};
+
+#[cfg(test)]
+mod pipeline_tests;

@@ -21,7 +21,7 @@ pub struct FeedKeys {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Resolved {
     /// An existing directory person (the survivor, for a merged-away id).
-    Existing(Person),
+    Existing(Box<Person>),
     /// No match: a new person with this derived id.
     New(String),
 }
@@ -92,7 +92,7 @@ pub fn resolve_person(
         .collect();
     if let Some(live) = by_ext.iter().find(|p| merged_into(p).is_none()) {
         return Resolution {
-            target: Resolved::Existing((*live).clone()),
+            target: Resolved::Existing(Box::new((*live).clone())),
             warnings,
         };
     }
@@ -113,7 +113,7 @@ pub fn resolve_person(
                         "source id of a merged-away record reappeared; mapped to the merge survivor",
                     ));
                     return Resolution {
-                        target: Resolved::Existing(s.clone()),
+                        target: Resolved::Existing(Box::new(s.clone())),
                         warnings,
                     };
                 }
@@ -169,7 +169,7 @@ pub fn resolve_person(
             [] => continue,
             [one] => {
                 return Resolution {
-                    target: Resolved::Existing((*one).clone()),
+                    target: Resolved::Existing(Box::new((*one).clone())),
                     warnings,
                 };
             }

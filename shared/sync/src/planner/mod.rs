@@ -12,7 +12,7 @@ mod stage;
 mod view;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 pub use matching::{FeedKeys, Resolution, Resolved, resolve_person};
 pub use prepare::{StagedSchool, owners, prepare_roster, stage_shards};
@@ -596,7 +596,7 @@ impl<'a> SchoolPlanner<'a> {
             return;
         }
         let old = match &res.target {
-            Resolved::Existing(p) => Some(p.clone()),
+            Resolved::Existing(p) => Some((**p).clone()),
             Resolved::New(_) => None,
         };
         // Another feed record owns this person (a merge united two ids that are both still in

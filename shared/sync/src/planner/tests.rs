@@ -667,8 +667,10 @@ fn school_not_found() {
 
 #[test]
 fn contact_type_filter() {
-    let mut settings = SyncSettings::default();
-    settings.contact_types = [ContactType::ParentGuardian].into();
+    let settings = SyncSettings {
+        contact_types: [ContactType::ParentGuardian].into(),
+        ..SyncSettings::default()
+    };
     let mut r = base_roster();
     r.contacts = vec![
         contact(
