@@ -256,7 +256,10 @@ fn unreadable(entry: &str, message: impl Into<String>) -> SourceError {
 }
 
 /// Regular files and subfolders directly in `dir`, skipping hidden entries (`.DS_Store`...).
-fn list_dir(dir: &Path) -> Result<(Vec<(String, PathBuf)>, Vec<PathBuf>), SourceError> {
+/// Files (name, path) and subfolders of a folder.
+type Listing = (Vec<(String, PathBuf)>, Vec<PathBuf>);
+
+fn list_dir(dir: &Path) -> Result<Listing, SourceError> {
     let mut files = Vec::new();
     let mut dirs = Vec::new();
     for item in std::fs::read_dir(dir).map_err(|e| io_error(dir, e))? {

@@ -22,7 +22,7 @@ use domain::{
     EnrollmentRole, EntityKind, FeedMode, Issue, IssueCode, Location, Relationship, Roster, School,
     Section, SourceDistrict, SourceKind, Staff, StaffRole, Student, Term,
 };
-use std::hash::{BuildHasher, Hash, Hasher};
+use std::hash::BuildHasher;
 
 /// Reads a OneRoster 1.1 CSV set. Errors (nothing usable) are returned; record-level problems
 /// become warnings in [`Roster::warnings`].
@@ -1100,9 +1100,7 @@ impl Reader {
         let w = &mut self.w;
         while let Some(row) = t.next_row()? {
             if let Some(id) = row.get(c.id, w) {
-                let mut h = self.hasher.build_hasher();
-                id.hash(&mut h);
-                if !ids.insert(h.finish()) {
+                if !ids.insert(self.hasher.hash_one(id)) {
                     row.duplicate(c.id, w);
                     continue;
                 }

@@ -1,1 +1,240 @@
-//! Tests of the Clever CSV reader.
+//! Tests of the Clever CSV reader: a good feed (contacts, co-teachers, multi-school teachers,
+//! staff merged by email) and bad inputs, each as a snapshot.
+
+use super::read;
+use crate::files::testutil::{mem, render};
+use expect_test::{Expect, expect};
+
+fn check(files: &[(&str, &str)], expected: Expect) {
+    expected.assert_eq(&render(read(&mem(files))));
+}
+
+const SCHOOLS: &str = "School_id,School_name,School_number,State_id,Low_grade,High_grade
+s1,Springfield Elementary,0042,IL-1,Kindergarten,5
+s2,Springfield Middle,0043,,6,8
+";
+const STUDENTS: &str = "School_id,Student_id,Student_number,Last_name,First_name,Grade,DOB,Student_email,Contact_type,Contact_name,Contact_relationship,Contact_phone,Contact_phone_type,Contact_email,Contact_sis_id
+s1,st1,1001,Simpson,Bart,3,4/1/15,bart@example.org,Parent/Guardian,Marge Simpson,Parent,5552223333,Cell,marge@example.org,
+s1,st1,1001,Simpson,Bart,3,4/1/15,bart@example.org,Emergency,\"Simpson, Abe\",Grandparent,5559990000,Home,,C77
+s1,st2,1002,Simpson,Lisa,2,2016-05-09,,Parent/Guardian,marge  SIMPSON,Parent,,,MARGE@example.org,
+s2,st3,2001,Van Houten,Milhouse,7,12/31/12,,,,,,,,
+";
+const TEACHERS: &str =
+    "School_id,Teacher_id,Teacher_number,Last_name,First_name,Teacher_email,Title
+s1,t1,T1,Krabappel,Edna,edna@example.org,Ms.
+s2,t1,T1,Krabappel,Edna,edna@example.org,Ms.
+s1,t2,T2,Hoover,Elizabeth,hoover@example.org,
+";
+const SECTIONS: &str = "School_id,Section_id,Teacher_id,Teacher_2_id,Teacher_3_id,Name,Section_number,Grade,Course_name,Course_number,Period,Subject,Term_name,Term_start,Term_end
+s1,sec1,t1,t2,,Math 3A,A,3,Math 3,M3,1,math,Fall,8/20/2024,12/20/2024
+s1,sec2,t2,,t1,,,2,Art,,2,arts,Fall,8/20/2024,12/20/2024
+";
+const ENROLLMENTS: &str = "School_id,Section_id,Student_id
+s1,sec1,st1
+s1,sec2,st2
+s1,sec2,st1
+";
+const STAFF: &str = "School_id,Staff_id,Staff_email,First_name,Last_name,Title,Role
+s1,x9,EDNA@example.org,Edna,Krabappel,Assistant Principal,School Admin
+s2,x10,willie@example.org,Willie,MacDougal,Groundskeeper,
+";
+
+fn good() -> Vec<(&'static str, &'static str)> {
+    vec![
+        ("schools.csv", SCHOOLS),
+        ("students.csv", STUDENTS),
+        ("teachers.csv", TEACHERS),
+        ("sections.csv", SECTIONS),
+        ("enrollments.csv", ENROLLMENTS),
+        ("staff.csv", STAFF),
+    ]
+}
+
+fn with(replace: &str, body: &'static str) -> Vec<(&'static str, &'static str)> {
+    good()
+        .into_iter()
+        .map(|(n, b)| (n, if n == replace { body } else { b }))
+        .collect()
+}
+
+#[test]
+fn good_feed() {
+    check(
+        &good(),
+        expect![[r#"
+        coverage {"enrollments":"bulk","schools":"bulk","sections":"bulk","users":"bulk"}
+        school {"high_grade":"05","id":"s1","low_grade":"KG","name":"Springfield Elementary","school_number":"0042","sis_id":"s1","state_id":"IL-1"}
+        school {"high_grade":"08","id":"s2","low_grade":"06","name":"Springfield Middle","school_number":"0043","sis_id":"s2"}
+        term {"end_date":"2024-12-20","id":"term:810dace17698d289","name":"Fall","start_date":"2024-08-20"}
+        course {"id":"M3","name":"Math 3","number":"M3"}
+        course {"id":"course:f90011038172f2cd","name":"Art"}
+        section {"course_id":"M3","grade":"03","id":"sec1","name":"Math 3A","period":"1","school_id":"s1","section_number":"A","sis_id":"sec1","subject":"math","term_ids":["term:810dace17698d289"]}
+        section {"course_id":"course:f90011038172f2cd","grade":"02","id":"sec2","name":"Art","period":"2","school_id":"s1","sis_id":"sec2","subject":"arts","term_ids":["term:810dace17698d289"]}
+        student {"dob":"2015-04-01","email":"bart@example.org","first_name":"Bart","grade":"03","id":"st1","last_name":"Simpson","school_ids":["s1"],"sis_id":"st1","student_number":"1001"}
+        student {"dob":"2016-05-09","first_name":"Lisa","grade":"02","id":"st2","last_name":"Simpson","school_ids":["s1"],"sis_id":"st2","student_number":"1002"}
+        student {"dob":"2012-12-31","first_name":"Milhouse","grade":"07","id":"st3","last_name":"Van Houten","school_ids":["s2"],"sis_id":"st3","student_number":"2001"}
+        staff {"email":"edna@example.org","first_name":"Edna","id":"t1","last_name":"Krabappel","roles":["teacher","administrator"],"school_ids":["s1","s2"],"sis_id":"t1","staff_number":"T1","title":"Ms."}
+        staff {"email":"hoover@example.org","first_name":"Elizabeth","id":"t2","last_name":"Hoover","roles":["teacher"],"school_ids":["s1"],"sis_id":"t2","staff_number":"T2"}
+        staff {"email":"willie@example.org","first_name":"Willie","id":"x10","last_name":"MacDougal","roles":["staff"],"school_ids":["s2"],"sis_id":"x10","title":"Groundskeeper"}
+        contact {"first_name":"Abe","id":"C77","last_name":"Simpson","links":[{"contact_type":"Emergency","relationship":"Grandparent","student_id":"st1"}],"phone":"+15559990000","phone_type":"Home","sis_id":"C77"}
+        contact {"email":"marge@example.org","first_name":"Marge","id":"contact:1a0b5228c9888fea","last_name":"Simpson","links":[{"contact_type":"Parent/Guardian","relationship":"Parent","student_id":"st1"},{"contact_type":"Parent/Guardian","relationship":"Parent","student_id":"st2"}],"phone_type":"Cell","sms":"+15552223333"}
+        enrollment {"role":"student","school_id":"s1","section_id":"sec1","user_id":"st1"}
+        enrollment {"primary":true,"role":"teacher","school_id":"s1","section_id":"sec1","user_id":"t1"}
+        enrollment {"role":"teacher","school_id":"s1","section_id":"sec1","user_id":"t2"}
+        enrollment {"role":"student","school_id":"s1","section_id":"sec2","user_id":"st1"}
+        enrollment {"role":"student","school_id":"s1","section_id":"sec2","user_id":"st2"}
+        enrollment {"role":"teacher","school_id":"s1","section_id":"sec2","user_id":"t1"}
+        enrollment {"primary":true,"role":"teacher","school_id":"s1","section_id":"sec2","user_id":"t2"}
+    "#]],
+    );
+}
+
+#[test]
+fn header_and_file_name_case_is_ignored() {
+    let students =
+        "school_id,STUDENT_ID,last_name,first_name,Dob\ns1,st1,Simpson,Bart,2015-04-01\n";
+    let mut files = with("students.csv", students);
+    files.retain(|(n, _)| *n != "staff.csv");
+    let files: Vec<_> = files
+        .into_iter()
+        .map(|(n, b)| {
+            if n == "schools.csv" {
+                ("Schools.CSV", b)
+            } else {
+                (n, b)
+            }
+        })
+        .collect();
+    check(
+        &files,
+        expect![[r#"
+        coverage {"enrollments":"bulk","schools":"bulk","sections":"bulk","users":"bulk"}
+        school {"high_grade":"05","id":"s1","low_grade":"KG","name":"Springfield Elementary","school_number":"0042","sis_id":"s1","state_id":"IL-1"}
+        school {"high_grade":"08","id":"s2","low_grade":"06","name":"Springfield Middle","school_number":"0043","sis_id":"s2"}
+        term {"end_date":"2024-12-20","id":"term:810dace17698d289","name":"Fall","start_date":"2024-08-20"}
+        course {"id":"M3","name":"Math 3","number":"M3"}
+        course {"id":"course:f90011038172f2cd","name":"Art"}
+        section {"course_id":"M3","grade":"03","id":"sec1","name":"Math 3A","period":"1","school_id":"s1","section_number":"A","sis_id":"sec1","subject":"math","term_ids":["term:810dace17698d289"]}
+        section {"course_id":"course:f90011038172f2cd","grade":"02","id":"sec2","name":"Art","period":"2","school_id":"s1","sis_id":"sec2","subject":"arts","term_ids":["term:810dace17698d289"]}
+        student {"dob":"2015-04-01","first_name":"Bart","id":"st1","last_name":"Simpson","school_ids":["s1"],"sis_id":"st1"}
+        staff {"email":"edna@example.org","first_name":"Edna","id":"t1","last_name":"Krabappel","roles":["teacher"],"school_ids":["s1","s2"],"sis_id":"t1","staff_number":"T1","title":"Ms."}
+        staff {"email":"hoover@example.org","first_name":"Elizabeth","id":"t2","last_name":"Hoover","roles":["teacher"],"school_ids":["s1"],"sis_id":"t2","staff_number":"T2"}
+        enrollment {"role":"student","school_id":"s1","section_id":"sec1","user_id":"st1"}
+        enrollment {"primary":true,"role":"teacher","school_id":"s1","section_id":"sec1","user_id":"t1"}
+        enrollment {"role":"teacher","school_id":"s1","section_id":"sec1","user_id":"t2"}
+        enrollment {"role":"student","school_id":"s1","section_id":"sec2","user_id":"st1"}
+        enrollment {"role":"teacher","school_id":"s1","section_id":"sec2","user_id":"t1"}
+        enrollment {"primary":true,"role":"teacher","school_id":"s1","section_id":"sec2","user_id":"t2"}
+        warning dangling_reference enrollments.csv:3:3 `Student_id` names no student of students.csv; the row is ignored
+    "#]],
+    );
+}
+
+#[test]
+fn missing_files_and_columns_are_errors() {
+    check(
+        &[("schools.csv", SCHOOLS), ("students.csv", STUDENTS)],
+        expect![[r#"
+        error missing_file teachers.csv `teachers.csv` is required in a Clever CSV set
+        error missing_file sections.csv `sections.csv` is required in a Clever CSV set
+        error missing_file enrollments.csv `enrollments.csv` is required in a Clever CSV set
+    "#]],
+    );
+    check(
+        &with(
+            "teachers.csv",
+            "School_id,Teacher_id,First_name\ns1,t1,Edna\n",
+        ),
+        expect![[r#"
+            error missing_column teachers.csv:1 required column `Last_name` is missing from the header
+        "#]],
+    );
+}
+
+#[test]
+fn record_level_problems_are_warnings() {
+    let students = "School_id,Student_id,Last_name,First_name,Grade,Dob,Student_email,Contact_name,Contact_type,Contact_phone
+s1,st1,Simpson,Bart,Grade 3,13/45/2015,bart,Marge Simpson,Mom,123
+s9,st2,Simpson,Lisa,,,,,,
+s1,st3,,Maggie,,,,,,
+";
+    let sections = "School_id,Section_id,Teacher_id
+s1,sec1,t404
+s1,sec1,t1
+";
+    let enrollments = "School_id,Section_id,Student_id
+s1,sec1,st1
+s1,sec1,st1
+s1,sec404,st1
+s1,sec1,st404
+";
+    let files: Vec<_> = with("students.csv", students)
+        .into_iter()
+        .map(|(n, b)| match n {
+            "sections.csv" => (n, sections),
+            "enrollments.csv" => (n, enrollments),
+            _ => (n, b),
+        })
+        .collect();
+    check(
+        &files,
+        expect![[r#"
+        coverage {"enrollments":"bulk","schools":"bulk","sections":"bulk","users":"bulk"}
+        school {"high_grade":"05","id":"s1","low_grade":"KG","name":"Springfield Elementary","school_number":"0042","sis_id":"s1","state_id":"IL-1"}
+        school {"high_grade":"08","id":"s2","low_grade":"06","name":"Springfield Middle","school_number":"0043","sis_id":"s2"}
+        section {"id":"sec1","name":"sec1","school_id":"s1","sis_id":"sec1"}
+        student {"first_name":"Bart","id":"st1","last_name":"Simpson","school_ids":["s1"],"sis_id":"st1"}
+        student {"first_name":"Maggie","id":"st3","last_name":"","school_ids":["s1"],"sis_id":"st3"}
+        staff {"email":"edna@example.org","first_name":"Edna","id":"t1","last_name":"Krabappel","roles":["teacher","administrator"],"school_ids":["s1","s2"],"sis_id":"t1","staff_number":"T1","title":"Ms."}
+        staff {"email":"hoover@example.org","first_name":"Elizabeth","id":"t2","last_name":"Hoover","roles":["teacher"],"school_ids":["s1"],"sis_id":"t2","staff_number":"T2"}
+        staff {"email":"willie@example.org","first_name":"Willie","id":"x10","last_name":"MacDougal","roles":["staff"],"school_ids":["s2"],"sis_id":"x10","title":"Groundskeeper"}
+        contact {"first_name":"Marge","id":"contact:365490a91e311514","last_name":"Simpson","links":[{"student_id":"st1"}]}
+        enrollment {"role":"student","school_id":"s1","section_id":"sec1","user_id":"st1"}
+        warning unknown_enum_value students.csv:2:5 `Grade` is not a known grade (a CEDS code such as KG or 01); the value is ignored
+        warning malformed_date students.csv:2:6 `Dob` is not a date (expected YYYY-MM-DD, M/D/YYYY or M/D/YY); the value is ignored
+        warning invalid_email students.csv:2:7 `Student_email` is not an email address (expected local@domain); the value is ignored
+        warning unusable_phone students.csv:2:10 `Contact_phone` is not a usable phone number (expected 10 digits, or + and 8 to 15 digits); the value is ignored
+        warning unknown_enum_value students.csv:2:9 `Contact_type` is not one of Primary, Secondary, Parent/Guardian, Emergency, Family, Other; the value is ignored
+        warning dangling_reference students.csv:3:1 `School_id` names no school of schools.csv; the row is ignored
+        warning missing_value students.csv:4:3 `Last_name` is empty; the name is left blank
+        warning dangling_reference sections.csv:2:3 `Teacher_id` names no teacher of teachers.csv; that teacher is not enrolled
+        warning duplicate_id sections.csv:3:2 `Section_id` repeats an earlier row; this row is ignored (the first wins)
+        warning duplicate_id enrollments.csv:3:3 `Student_id` is already enrolled in this section; the row is ignored
+        warning dangling_reference enrollments.csv:4:2 `Section_id` names no section of sections.csv; the row is ignored
+        warning dangling_reference enrollments.csv:5:3 `Student_id` names no student of students.csv; the row is ignored
+    "#]],
+    );
+}
+
+#[test]
+fn empty_feed_is_an_error() {
+    check(
+        &with(
+            "students.csv",
+            "School_id,Student_id,Last_name,First_name\n",
+        )
+        .into_iter()
+        .map(|(n, b)| match n {
+            "teachers.csv" => (n, "School_id,Teacher_id,Last_name,First_name\n"),
+            "staff.csv" => (n, "School_id,Staff_id,Staff_email\n"),
+            _ => (n, b),
+        })
+        .collect::<Vec<_>>(),
+        expect![[r#"
+            error empty_feed students.csv the feed holds no students and no teachers: refusing a feed that would empty the roster
+        "#]],
+    );
+}
+
+#[test]
+fn malformed_csv_is_an_error() {
+    check(
+        &with(
+            "enrollments.csv",
+            "School_id,Section_id,Student_id\ns1,sec1,\"st1\ns1,sec2,st2\n",
+        ),
+        expect![[r#"
+            error malformed_csv enrollments.csv:2 a quoted field is not closed properly (an unterminated quote, or text after a closing quote)
+        "#]],
+    );
+}
