@@ -117,6 +117,11 @@ pub(crate) fn open(path: &Path) -> Result<Connection> {
         .map_err(sql_err)?;
     conn.pragma_update(None, "synchronous", "NORMAL")
         .map_err(sql_err)?;
+    // 64 MiB of page cache: a first sync's index B-trees outgrow the 2 MiB default quickly.
+    conn.pragma_update(None, "cache_size", -65_536)
+        .map_err(sql_err)?;
+    conn.pragma_update(None, "temp_store", "MEMORY")
+        .map_err(sql_err)?;
     conn.set_prepared_statement_cache_capacity(64);
     migrate(&mut conn)?;
     Ok(conn)
