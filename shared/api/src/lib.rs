@@ -11,7 +11,6 @@
 //! The API starts, approves and dismisses runs through the [`RunControl`] port, which the CLI's
 //! `serve` and the Lambda implement over the sync pipeline.
 
-mod admin;
 pub mod auth;
 pub mod control;
 pub mod csv_out;

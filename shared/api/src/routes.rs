@@ -2,7 +2,6 @@
 //! [`AdminAccess`] so that no handler can forget the district check.
 
 use crate::ApiState;
-use crate::admin::{self, AdminError};
 use crate::auth::{AdminAccess, ReadAccess};
 use crate::dto::{
     self, ChangeDto, ChangesPage, ChangesQuery, ClassroomDto, ClassroomsPage, ClassroomsQuery,
@@ -11,6 +10,7 @@ use crate::dto::{
 };
 use crate::error::ApiError;
 use crate::openapi::ApiDoc;
+use app::admin::{self, AdminError};
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::header::{ACCEPT, CONTENT_DISPOSITION, CONTENT_TYPE};
@@ -365,6 +365,7 @@ impl From<AdminError> for ApiError {
                 Self::Conflict("the record changed while it was being updated; try again".into())
             }
             AdminError::Store(e) => e.into(),
+            AdminError::Secret(e) => Self::Unexpected(anyhow::Error::new(e)),
         }
     }
 }
