@@ -4,10 +4,19 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
 #[derive(Debug, Parser)]
-#[command(name = "rostersync", version, about = "Keeps a school-communication directory in step with district rosters (Clever, OneRoster, SFTP).")]
+#[command(
+    name = "rostersync",
+    version,
+    about = "Keeps a school-communication directory in step with district rosters (Clever, OneRoster, SFTP)."
+)]
 pub struct Cli {
     /// The embedded store's folder.
-    #[arg(long, global = true, env = "ROSTERSYNC_DATA_DIR", default_value = "./.rostersync")]
+    #[arg(
+        long,
+        global = true,
+        env = "ROSTERSYNC_DATA_DIR",
+        default_value = "./.rostersync"
+    )]
     pub data_dir: PathBuf,
     /// Machine-readable output on stdout (human text goes to stderr).
     #[arg(long, global = true)]
@@ -57,8 +66,132 @@ pub enum Command {
         #[command(subcommand)]
         action: DirectoryCmd,
     },
+    /// Step 9: clean up students (and guardians, staff): archive the unsynced, merge duplicates.
+    Students {
+        #[command(subcommand)]
+        action: StudentsCmd,
+    },
+    /// API bearer tokens (one district each).
+    Tokens {
+        #[command(subcommand)]
+        action: TokensCmd,
+    },
+    /// Serve the report and admin API on the embedded store.
+    Serve(ServeArgs),
     /// Benchmarks quoted in the README.
     Bench(BenchArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum KindArg {
+    #[default]
+    Students,
+    Guardians,
+    Staff,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StudentsCmd {
+    /// Archive every student who is not part of the sync (sync-managed students are never
+    /// touched). Default scope: the synced schools.
+    ArchiveUnsynced {
+        #[arg(long)]
+        district: String,
+        /// Only this directory school.
+        #[arg(long)]
+        school: Option<String>,
+        /// The whole district.
+        #[arg(long, conflicts_with = "school")]
+        all_schools: bool,
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Archive one student by hand (refused for sync-managed students).
+    Archive {
+        #[arg(long)]
+        district: String,
+        #[arg(long)]
+        student: String,
+    },
+    /// Undo a manual archive.
+    Unarchive {
+        #[arg(long)]
+        district: String,
+        #[arg(long)]
+        id: String,
+    },
+    /// Candidate duplicate pairs with reasons and a confidence.
+    Duplicates {
+        #[arg(long)]
+        district: String,
+        #[arg(long, value_enum, default_value_t = KindArg::Students)]
+        kind: KindArg,
+        #[arg(long, default_value_t = 0.6)]
+        min_confidence: f64,
+        /// confidence (default) or name.
+        #[arg(long, default_value = "confidence")]
+        sort: String,
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        #[arg(long)]
+        cursor: Option<String>,
+    },
+    /// Mark a pair as not duplicates, for good.
+    NotDuplicate {
+        #[arg(long)]
+        district: String,
+        #[arg(long, value_enum, default_value_t = KindArg::Students)]
+        kind: KindArg,
+        #[arg(long)]
+        a: String,
+        #[arg(long)]
+        b: String,
+    },
+    /// Fold a duplicate into a survivor: every linked record moves; reversible with unmerge.
+    Merge {
+        #[arg(long)]
+        district: String,
+        #[arg(long, value_enum, default_value_t = KindArg::Students)]
+        kind: KindArg,
+        /// Default: the sync-managed one of the pair.
+        #[arg(long)]
+        survivor: Option<String>,
+        #[arg(long)]
+        duplicate: Option<String>,
+        /// Merge every candidate pair at or above this confidence.
+        #[arg(long, conflicts_with_all = ["survivor", "duplicate"])]
+        all_above: Option<f64>,
+        #[arg(long)]
+        dry_run: bool,
+        /// Allow merging two sync-managed people of the same source.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Undo a merge exactly.
+    Unmerge {
+        #[arg(long)]
+        district: String,
+        #[arg(long)]
+        merge: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokensCmd {
+    Create {
+        #[arg(long)]
+        district: String,
+        #[arg(long)]
+        read_only: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    #[arg(long, default_value_t = 8080)]
+    pub port: u16,
+    #[arg(long, default_value = "127.0.0.1")]
+    pub bind: String,
 }
 
 #[derive(Debug, Args)]
@@ -75,7 +208,6 @@ pub struct DemoArgs {
     #[arg(long, default_value_t = 7)]
     pub seed: u64,
 }
-
 
 #[derive(Debug, Args)]
 pub struct GenerateArgs {

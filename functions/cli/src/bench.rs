@@ -29,9 +29,11 @@ pub fn peak_rss_mb() -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1).and_then(|kb| kb.parse::<f64>().ok()))
+            s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| {
+                l.split_whitespace()
+                    .nth(1)
+                    .and_then(|kb| kb.parse::<f64>().ok())
+            })
         })
         .map(|kb| kb / 1024.0)
         .unwrap_or(0.0)
@@ -47,11 +49,17 @@ fn child(what: &str, arg: &Path) -> anyhow::Result<Sample> {
     let exe = std::env::current_exe()?;
     let out = std::process::Command::new(exe)
         .args(["bench", "parse"])
-        .env("ROSTERSYNC_BENCH_CHILD", format!("{what}:{}", arg.display()))
+        .env(
+            "ROSTERSYNC_BENCH_CHILD",
+            format!("{what}:{}", arg.display()),
+        )
         .output()
         .context("cannot start the benchmark child process")?;
     if !out.status.success() {
-        bail!("benchmark step {what} failed: {}", String::from_utf8_lossy(&out.stderr));
+        bail!(
+            "benchmark step {what} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     Ok(serde_json::from_slice(&out.stdout).context("benchmark child printed no sample")?)
 }
@@ -61,7 +69,13 @@ async fn run_child(spec: &str) -> anyhow::Result<()> {
     let (what, arg) = spec.split_once(':').context("bad ROSTERSYNC_BENCH_CHILD")?;
     let path = PathBuf::from(arg);
     let started = Instant::now();
-    let mut sample = Sample { what: what.to_string(), secs: 0.0, peak_rss_mb: 0.0, writes: 0, records: 0 };
+    let mut sample = Sample {
+        what: what.to_string(),
+        secs: 0.0,
+        peak_rss_mb: 0.0,
+        writes: 0,
+        records: 0,
+    };
     match what {
         "csv-floor" => {
             let mut n = 0u64;
@@ -81,7 +95,11 @@ async fn run_child(spec: &str) -> anyhow::Result<()> {
             let files = sources::files::FileSet::open(&path)?;
             let format = app::fetch::detect_format(&files).context("unrecognised files")?;
             let roster = app::fetch::read_files(&files, format, &mut sources::NoRaw).await?;
-            sample.records = (roster.students.len() + roster.staff.len() + roster.contacts.len() + roster.sections.len() + roster.enrollments.len()) as u64;
+            sample.records = (roster.students.len()
+                + roster.staff.len()
+                + roster.contacts.len()
+                + roster.sections.len()
+                + roster.enrollments.len()) as u64;
         }
         "sync-floor" => {
             let files = sources::files::FileSet::open(&path)?;
@@ -94,23 +112,38 @@ async fn run_child(spec: &str) -> anyhow::Result<()> {
             {
                 let mut st = tx.prepare("INSERT INTO t VALUES (?1, ?2)")?;
                 for s in &roster.students {
-                    st.execute(rusqlite::params![format!("s#{}", s.id), serde_json::to_string(s)?])?;
+                    st.execute(rusqlite::params![
+                        format!("s#{}", s.id),
+                        serde_json::to_string(s)?
+                    ])?;
                     n += 1;
                 }
                 for s in &roster.staff {
-                    st.execute(rusqlite::params![format!("t#{}", s.id), serde_json::to_string(s)?])?;
+                    st.execute(rusqlite::params![
+                        format!("t#{}", s.id),
+                        serde_json::to_string(s)?
+                    ])?;
                     n += 1;
                 }
                 for c in &roster.contacts {
-                    st.execute(rusqlite::params![format!("c#{}", c.id), serde_json::to_string(c)?])?;
+                    st.execute(rusqlite::params![
+                        format!("c#{}", c.id),
+                        serde_json::to_string(c)?
+                    ])?;
                     n += 1;
                 }
                 for s in &roster.sections {
-                    st.execute(rusqlite::params![format!("x#{}", s.id), serde_json::to_string(s)?])?;
+                    st.execute(rusqlite::params![
+                        format!("x#{}", s.id),
+                        serde_json::to_string(s)?
+                    ])?;
                     n += 1;
                 }
                 for e in &roster.enrollments {
-                    st.execute(rusqlite::params![format!("e#{}#{}", e.section_id, e.user_id), serde_json::to_string(e)?])?;
+                    st.execute(rusqlite::params![
+                        format!("e#{}#{}", e.section_id, e.user_id),
+                        serde_json::to_string(e)?
+                    ])?;
                     n += 1;
                 }
             }
@@ -125,14 +158,28 @@ async fn run_child(spec: &str) -> anyhow::Result<()> {
             }
             let env = app::local::LocalEnv::open(&data)?;
             if what == "sync-first" {
-                let source = domain::district::SourceConfig::OnerosterCsv { path: path.display().to_string() };
-                app::admin::connect(env.runs.as_ref(), env.secrets.as_ref(), "bench", source, None).await?;
+                let source = domain::district::SourceConfig::OnerosterCsv {
+                    path: path.display().to_string(),
+                };
+                app::admin::connect(
+                    env.runs.as_ref(),
+                    env.secrets.as_ref(),
+                    "bench",
+                    source,
+                    None,
+                )
+                .await?;
             }
             let started = Instant::now();
             let report = crate::commands::sync_once(&env, "bench", false).await?;
             sample.secs = started.elapsed().as_secs_f64();
             sample.writes = env.directory.writes_count();
-            sample.records = report.totals.0.values().map(|c| c.created + c.updated + c.unchanged).sum();
+            sample.records = report
+                .totals
+                .0
+                .values()
+                .map(|c| c.created + c.updated + c.unchanged)
+                .sum();
             sample.peak_rss_mb = peak_rss_mb();
             println!("{}", serde_json::to_string(&sample)?);
             return Ok(());
@@ -150,7 +197,13 @@ fn summarise(what: &str, samples: Vec<Sample>) -> Sample {
     let rss = samples.iter().map(|s| s.peak_rss_mb).fold(0.0, f64::max);
     let writes = samples.iter().map(|s| s.writes).max().unwrap_or(0);
     let records = samples.first().map(|s| s.records).unwrap_or(0);
-    Sample { what: what.to_string(), secs, peak_rss_mb: rss, writes, records }
+    Sample {
+        what: what.to_string(),
+        secs,
+        peak_rss_mb: rss,
+        writes,
+        records,
+    }
 }
 
 pub async fn run(out: Out, a: BenchArgs) -> anyhow::Result<()> {
@@ -166,7 +219,11 @@ pub async fn run(out: Out, a: BenchArgs) -> anyhow::Result<()> {
         }
     };
     std::fs::create_dir_all(&dir)?;
-    let spec = synth::Spec { students: a.students, seed: 1, ..synth::Spec::default() };
+    let spec = synth::Spec {
+        students: a.students,
+        seed: 1,
+        ..synth::Spec::default()
+    };
     let roster = synth::generate(&spec);
     let runs = a.runs.max(1);
     let mut results = Vec::new();
@@ -183,11 +240,21 @@ pub async fn run(out: Out, a: BenchArgs) -> anyhow::Result<()> {
                     synth::write(&roster, format, &target)?;
                     target.clone()
                 };
-                let samples = (0..runs).map(|_| child(format.as_str(), &written)).collect::<anyhow::Result<Vec<_>>>()?;
+                let samples = (0..runs)
+                    .map(|_| child(format.as_str(), &written))
+                    .collect::<anyhow::Result<Vec<_>>>()?;
                 results.push(summarise(format.as_str(), samples));
-                if matches!(format, synth::Format::OneRosterCsv | synth::Format::CleverCsv) {
-                    let samples = (0..runs).map(|_| child("csv-floor", &target)).collect::<anyhow::Result<Vec<_>>>()?;
-                    results.push(summarise(&format!("{}: csv ByteRecord floor", format.as_str()), samples));
+                if matches!(
+                    format,
+                    synth::Format::OneRosterCsv | synth::Format::CleverCsv
+                ) {
+                    let samples = (0..runs)
+                        .map(|_| child("csv-floor", &target))
+                        .collect::<anyhow::Result<Vec<_>>>()?;
+                    results.push(summarise(
+                        &format!("{}: csv ByteRecord floor", format.as_str()),
+                        samples,
+                    ));
                 }
             }
         }
@@ -203,7 +270,9 @@ pub async fn run(out: Out, a: BenchArgs) -> anyhow::Result<()> {
             }
             results.push(summarise("first sync", first));
             results.push(summarise("no-change re-sync", again));
-            let floor = (0..runs).map(|_| child("sync-floor", &feed)).collect::<anyhow::Result<Vec<_>>>()?;
+            let floor = (0..runs)
+                .map(|_| child("sync-floor", &feed))
+                .collect::<anyhow::Result<Vec<_>>>()?;
             results.push(summarise("floor: parse + SQLite bulk insert", floor));
         }
         other => bail!(crate::commands::Usage(format!("unknown benchmark {other}"))),
@@ -212,7 +281,9 @@ pub async fn run(out: Out, a: BenchArgs) -> anyhow::Result<()> {
         "rostersync bench {} --students {} (median of {runs}; {} cores)",
         a.what,
         a.students,
-        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
     );
     out.emit(&serde_json::json!({"benchmark": a.what, "students": a.students, "runs": runs, "results": results}), || {
         let mut s = format!("{header}\n{:<40} {:>9} {:>12} {:>10} {:>10}\n", "step", "seconds", "peak RSS MB", "writes", "records");

@@ -20,6 +20,18 @@ pub fn exit_code_for(e: &anyhow::Error) -> u8 {
     if e.downcast_ref::<Usage>().is_some()
         || e.downcast_ref::<app::import::ImportError>().is_some()
         || matches!(
+            e.downcast_ref::<cleanup::CleanupError>(),
+            Some(
+                cleanup::CleanupError::NotFound { .. }
+                    | cleanup::CleanupError::WrongKind { .. }
+                    | cleanup::CleanupError::Managed { .. }
+                    | cleanup::CleanupError::NotManuallyArchived { .. }
+                    | cleanup::CleanupError::Refused(_)
+                    | cleanup::CleanupError::NoSyncedSchools { .. }
+                    | cleanup::CleanupError::BadCursor
+            )
+        )
+        || matches!(
             e.downcast_ref::<admin::AdminError>(),
             Some(
                 admin::AdminError::Invalid(_)
@@ -56,27 +68,41 @@ async fn dispatch(out: Out, env: &LocalEnv, command: Command) -> anyhow::Result<
     match command {
         Command::Connect(a) => {
             let d = connect(env, &a.district, &a.source).await?;
-            out.emit(&d, || format!("Connected district {} to {}.", d.id, d.source.as_ref().map(SourceConfig::kind_name).unwrap_or("?")))?;
+            out.emit(&d, || {
+                format!(
+                    "Connected district {} to {}.",
+                    d.id,
+                    d.source
+                        .as_ref()
+                        .map(SourceConfig::kind_name)
+                        .unwrap_or("?")
+                )
+            })?;
         }
         Command::Settings { action } => settings(out, env, action).await?,
         Command::Schools { action } => schools(out, env, action).await?,
         Command::Classrooms { action } => classrooms(out, env, action).await?,
-        Command::Directory { action: DirectoryCmd::Import { district, file } } => {
-            admin::district(env.runs.as_ref(), &district).await.or_else(|e| match e {
-                admin::AdminError::UnknownDistrict(_) => Ok(domain::district::District {
-                    id: district.clone(),
-                    name: district.clone(),
-                    settings: Default::default(),
-                    source: None,
-                    version: 0,
-                }),
-                e => Err(e),
-            })?;
+        Command::Directory {
+            action: DirectoryCmd::Import { district, file },
+        } => {
+            admin::district(env.runs.as_ref(), &district)
+                .await
+                .or_else(|e| match e {
+                    admin::AdminError::UnknownDistrict(_) => Ok(domain::district::District {
+                        id: district.clone(),
+                        name: district.clone(),
+                        settings: Default::default(),
+                        source: None,
+                        version: 0,
+                    }),
+                    e => Err(e),
+                })?;
             ensure_district(env, &district).await?;
             let name = file.display().to_string();
             let bytes = std::fs::read(&file).with_context(|| format!("cannot read {name}"))?;
             let export = app::import::parse(&name, &bytes)?;
-            let summary = app::import::import(env.directory.as_ref(), &district, &name, export).await?;
+            let summary =
+                app::import::import(env.directory.as_ref(), &district, &name, export).await?;
             out.emit(&summary, || {
                 format!(
                     "Imported {name}: {} written, {} already there, {} conflicting (left as they were).",
@@ -84,9 +110,29 @@ async fn dispatch(out: Out, env: &LocalEnv, command: Command) -> anyhow::Result<
                 )
             })?;
         }
-        Command::Check(a) => return crate::commands::sync(out, env, &a.district, true, &SourceArgs::default()).await,
-        Command::Sync(a) => return crate::commands::sync(out, env, &a.district, a.dry_run, &a.source).await,
+        Command::Check(a) => {
+            return crate::commands::sync(out, env, &a.district, true, &SourceArgs::default()).await;
+        }
+        Command::Sync(a) => {
+            return crate::commands::sync(out, env, &a.district, a.dry_run, &a.source).await;
+        }
         Command::Runs { action } => return runs(out, env, action).await,
+        Command::Students { action } => students(out, env, action).await?,
+        Command::Tokens {
+            action:
+                TokensCmd::Create {
+                    district,
+                    read_only,
+                },
+        } => {
+            admin::district(env.runs.as_ref(), &district).await?;
+            let token = api::create_token(env.objects.as_ref(), &district, read_only).await?;
+            let scope = if read_only { "read-only" } else { "admin" };
+            out.emit(&serde_json::json!({"district": district, "scope": scope, "token": token}), || {
+                format!("{token}\n(an {scope} token for district {district}; shown once, stored only as a hash)")
+            })?;
+        }
+        Command::Serve(a) => crate::serve::serve(out, env, a).await?,
         Command::Generate(_) | Command::Bench(_) | Command::Demo(_) => unreachable_command()?,
     }
     Ok(ExitCode::SUCCESS)
@@ -97,8 +143,16 @@ fn unreachable_command() -> anyhow::Result<()> {
 }
 
 fn generate(out: Out, a: GenerateArgs) -> anyhow::Result<()> {
-    let format: synth::Format = a.format.parse().map_err(|e: synth::UnknownFormat| usage(e.to_string()))?;
-    let spec = synth::Spec { students: a.students, seed: a.seed, dirty: a.dirty, ..synth::Spec::default() };
+    let format: synth::Format = a
+        .format
+        .parse()
+        .map_err(|e: synth::UnknownFormat| usage(e.to_string()))?;
+    let spec = synth::Spec {
+        students: a.students,
+        seed: a.seed,
+        dirty: a.dirty,
+        ..synth::Spec::default()
+    };
     let started = std::time::Instant::now();
     let (roster, injected) = synth::generate_to(&spec, format, &a.out)?;
     let summary = serde_json::json!({
@@ -130,14 +184,24 @@ fn generate(out: Out, a: GenerateArgs) -> anyhow::Result<()> {
 }
 
 fn env_secret(var: &str) -> anyhow::Result<Secret> {
-    std::env::var(var).map(Secret::new).map_err(|_| usage(format!("environment variable {var} is not set")))
+    std::env::var(var)
+        .map(Secret::new)
+        .map_err(|_| usage(format!("environment variable {var} is not set")))
 }
 
 /// Builds a source configuration (and its secret) from connect-style flags.
-pub fn source_from_args(district: &str, a: &SourceArgs) -> anyhow::Result<(SourceConfig, Option<Secret>)> {
-    let need = |v: &Option<String>, flag: &str| v.clone().ok_or_else(|| usage(format!("--source {:?} needs {flag}", a.source)));
+pub fn source_from_args(
+    district: &str,
+    a: &SourceArgs,
+) -> anyhow::Result<(SourceConfig, Option<Secret>)> {
+    let need = |v: &Option<String>, flag: &str| {
+        v.clone()
+            .ok_or_else(|| usage(format!("--source {:?} needs {flag}", a.source)))
+    };
     let secret_ref = admin::secret_name(district);
-    let Some(kind) = a.source else { bail!(Usage("--source is required".into())) };
+    let Some(kind) = a.source else {
+        bail!(Usage("--source is required".into()))
+    };
     Ok(match kind {
         SourceArg::Clever => {
             let token = match (&a.token, &a.token_env) {
@@ -147,7 +211,10 @@ pub fn source_from_args(district: &str, a: &SourceArgs) -> anyhow::Result<(Sourc
             };
             (
                 SourceConfig::Clever {
-                    base_url: a.base_url.clone().unwrap_or_else(|| "https://api.clever.com".into()),
+                    base_url: a
+                        .base_url
+                        .clone()
+                        .unwrap_or_else(|| "https://api.clever.com".into()),
                     version: a.api_version.clone(),
                     secret_ref,
                 },
@@ -158,7 +225,11 @@ pub fn source_from_args(district: &str, a: &SourceArgs) -> anyhow::Result<(Sourc
             let secret = match (&a.client_secret, &a.client_secret_env) {
                 (Some(s), _) => Secret::new(s.clone()),
                 (None, Some(var)) => env_secret(var)?,
-                (None, None) => return Err(usage("--source oneroster-api needs --client-secret or --client-secret-env")),
+                (None, None) => {
+                    return Err(usage(
+                        "--source oneroster-api needs --client-secret or --client-secret-env",
+                    ));
+                }
             };
             let auth = a.auth.clone().unwrap_or_else(|| "oauth1".into());
             if !["oauth1", "oauth2"].contains(&auth.as_str()) {
@@ -201,14 +272,21 @@ pub fn source_from_args(district: &str, a: &SourceArgs) -> anyhow::Result<(Sourc
             let (auth, secret) = match (&a.key_file, &a.password_env) {
                 (Some(k), _) => (
                     "key".to_string(),
-                    Secret::new(std::fs::read_to_string(k).map_err(|e| usage(format!("--key-file {}: {e}", k.display())))?),
+                    Secret::new(
+                        std::fs::read_to_string(k)
+                            .map_err(|e| usage(format!("--key-file {}: {e}", k.display())))?,
+                    ),
                 ),
                 (None, Some(var)) => ("password".to_string(), env_secret(var)?),
-                (None, None) => return Err(usage("--source sftp needs --key-file or --password-env")),
+                (None, None) => {
+                    return Err(usage("--source sftp needs --key-file or --password-env"));
+                }
             };
             let host_key = need(&a.host_key, "--host-key SHA256:...")?;
             if !host_key.starts_with("SHA256:") {
-                return Err(usage("--host-key must be a SHA256 fingerprint, e.g. SHA256:abc... (ssh-keygen -lf key.pub)"));
+                return Err(usage(
+                    "--host-key must be a SHA256 fingerprint, e.g. SHA256:abc... (ssh-keygen -lf key.pub)",
+                ));
             }
             if let Some(f) = &a.format {
                 if !["oneroster-csv", "clever-csv"].contains(&f.as_str()) {
@@ -232,9 +310,20 @@ pub fn source_from_args(district: &str, a: &SourceArgs) -> anyhow::Result<(Sourc
     })
 }
 
-async fn connect(env: &LocalEnv, district: &str, a: &SourceArgs) -> anyhow::Result<domain::district::District> {
+async fn connect(
+    env: &LocalEnv,
+    district: &str,
+    a: &SourceArgs,
+) -> anyhow::Result<domain::district::District> {
     let (source, secret) = source_from_args(district, a)?;
-    Ok(admin::connect(env.runs.as_ref(), env.secrets.as_ref(), district, source, secret).await?)
+    Ok(admin::connect(
+        env.runs.as_ref(),
+        env.secrets.as_ref(),
+        district,
+        source,
+        secret,
+    )
+    .await?)
 }
 
 async fn ensure_district(env: &LocalEnv, district: &str) -> anyhow::Result<()> {
@@ -257,18 +346,29 @@ async fn settings(out: Out, env: &LocalEnv, action: SettingsCmd) -> anyhow::Resu
         SettingsCmd::Show(a) => admin::district(env.runs.as_ref(), &a.district).await?,
         SettingsCmd::Set { district, pairs } => {
             if pairs.is_empty() {
-                let keys: Vec<String> = domain::settings::SETTING_KEYS.iter().map(|(k, e)| format!("  {k:<24} {e}")).collect();
-                return Err(usage(format!("give KEY=VALUE pairs. Keys:\n{}", keys.join("\n"))));
+                let keys: Vec<String> = domain::settings::SETTING_KEYS
+                    .iter()
+                    .map(|(k, e)| format!("  {k:<24} {e}"))
+                    .collect();
+                return Err(usage(format!(
+                    "give KEY=VALUE pairs. Keys:\n{}",
+                    keys.join("\n")
+                )));
             }
             let parsed: Vec<(String, String)> = pairs
                 .iter()
-                .map(|p| p.split_once('=').map(|(k, v)| (k.trim().to_string(), v.trim().to_string())))
+                .map(|p| {
+                    p.split_once('=')
+                        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+                })
                 .collect::<Option<_>>()
                 .ok_or_else(|| usage("settings are given as KEY=VALUE"))?;
             admin::set_settings(env.runs.as_ref(), &district, &parsed).await?
         }
     };
-    out.emit(&d.settings, || serde_json::to_string_pretty(&d.settings).unwrap_or_default())
+    out.emit(&d.settings, || {
+        serde_json::to_string_pretty(&d.settings).unwrap_or_default()
+    })
 }
 
 async fn schools(out: Out, env: &LocalEnv, action: SchoolsCmd) -> anyhow::Result<()> {
@@ -283,16 +383,25 @@ async fn schools(out: Out, env: &LocalEnv, action: SchoolsCmd) -> anyhow::Result
                         "{:<28} {:<36} {}\n",
                         x.id,
                         x.name,
-                        x.external_ids.iter().cloned().collect::<Vec<_>>().join(", ")
+                        x.external_ids
+                            .iter()
+                            .cloned()
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     ));
                 }
                 if list.is_empty() {
-                    s.push_str("(no schools yet: the first sync creates them, or import your directory)\n");
+                    s.push_str(
+                        "(no schools yet: the first sync creates them, or import your directory)\n",
+                    );
                 }
                 s
             })?;
         }
-        SchoolsCmd::Suggest { district, apply_above } => {
+        SchoolsCmd::Suggest {
+            district,
+            apply_above,
+        } => {
             let d = admin::district(env.runs.as_ref(), &district).await?;
             let mut raw = sources::NoRaw;
             let roster = app::fetch::fetch_roster(&d, env.secrets.as_ref(), &mut raw).await?;
@@ -301,7 +410,13 @@ async fn schools(out: Out, env: &LocalEnv, action: SchoolsCmd) -> anyhow::Result
             let mut applied = Vec::new();
             if let Some(min) = apply_above {
                 for s in suggestions.iter().filter(|s| s.score >= min) {
-                    admin::match_school(env.directory.as_ref(), &district, &s.school_id, &s.external_id).await?;
+                    admin::match_school(
+                        env.directory.as_ref(),
+                        &district,
+                        &s.school_id,
+                        &s.external_id,
+                    )
+                    .await?;
                     applied.push(s.clone());
                 }
             }
@@ -327,10 +442,20 @@ async fn schools(out: Out, env: &LocalEnv, action: SchoolsCmd) -> anyhow::Result
                 s
             })?;
         }
-        SchoolsCmd::Match { district, school, external_id } => {
+        SchoolsCmd::Match {
+            district,
+            school,
+            external_id,
+        } => {
             admin::district(env.runs.as_ref(), &district).await?;
-            let s = admin::match_school(env.directory.as_ref(), &district, &school, &external_id).await?;
-            out.emit(&s, || format!("School {} now syncs with source school {external_id}.", s.id))?;
+            let s = admin::match_school(env.directory.as_ref(), &district, &school, &external_id)
+                .await?;
+            out.emit(&s, || {
+                format!(
+                    "School {} now syncs with source school {external_id}.",
+                    s.id
+                )
+            })?;
         }
     }
     Ok(())
@@ -340,26 +465,46 @@ async fn classrooms(out: Out, env: &LocalEnv, action: ClassroomsCmd) -> anyhow::
     match action {
         ClassroomsCmd::List { district, school } => {
             admin::district(env.runs.as_ref(), &district).await?;
-            let list = admin::classrooms(env.directory.as_ref(), &district, school.as_deref()).await?;
+            let list =
+                admin::classrooms(env.directory.as_ref(), &district, school.as_deref()).await?;
             out.emit(&list, || {
-                let mut s = format!("{:<28} {:<24} {:<32} {:<9} sections\n", "classroom", "school", "name", "state");
+                let mut s = format!(
+                    "{:<28} {:<24} {:<32} {:<9} sections\n",
+                    "classroom", "school", "name", "state"
+                );
                 for c in &list {
                     s.push_str(&format!(
                         "{:<28} {:<24} {:<32} {:<9} {}\n",
                         c.id,
                         c.school_id,
                         c.name,
-                        if c.archived.is_some() { "archived" } else if c.managed.is_some() { "synced" } else { "manual" },
+                        if c.archived.is_some() {
+                            "archived"
+                        } else if c.managed.is_some() {
+                            "synced"
+                        } else {
+                            "manual"
+                        },
                         c.section_ids.iter().cloned().collect::<Vec<_>>().join(", ")
                     ));
                 }
                 s
             })?;
         }
-        ClassroomsCmd::Link { district, classroom, section } => {
+        ClassroomsCmd::Link {
+            district,
+            classroom,
+            section,
+        } => {
             admin::district(env.runs.as_ref(), &district).await?;
-            let c = admin::link_classroom(env.directory.as_ref(), &district, &classroom, &section).await?;
-            out.emit(&c, || format!("Classroom {} will be taken over by section {section} at the next sync.", c.id))?;
+            let c = admin::link_classroom(env.directory.as_ref(), &district, &classroom, &section)
+                .await?;
+            out.emit(&c, || {
+                format!(
+                    "Classroom {} will be taken over by section {section} at the next sync.",
+                    c.id
+                )
+            })?;
         }
     }
     Ok(())
@@ -385,7 +530,10 @@ async fn runs(out: Out, env: &LocalEnv, action: RunsCmd) -> anyhow::Result<ExitC
             admin::district(env.runs.as_ref(), &district).await?;
             let list = env.runs.list_runs(&district, None, limit).await?;
             out.emit(&list, || {
-                let mut s = format!("{:<36} {:<24} {:<20} {:<8} started\n", "run", "status", "reason", "dry run");
+                let mut s = format!(
+                    "{:<36} {:<24} {:<20} {:<8} started\n",
+                    "run", "status", "reason", "dry run"
+                );
                 for r in &list {
                     s.push_str(&format!(
                         "{:<36} {:<24} {:<20} {:<8} {}\n",
@@ -402,24 +550,38 @@ async fn runs(out: Out, env: &LocalEnv, action: RunsCmd) -> anyhow::Result<ExitC
         RunsCmd::Show { district, run } => {
             admin::district(env.runs.as_ref(), &district).await?;
             let run = latest_run(env, &district, run).await?;
-            let report = env
-                .runs
-                .get_report(&district, &run)
-                .await?
-                .ok_or_else(|| usage(format!("run {run} of district {district} has no report (yet)")))?;
+            let report = env.runs.get_report(&district, &run).await?.ok_or_else(|| {
+                usage(format!(
+                    "run {run} of district {district} has no report (yet)"
+                ))
+            })?;
             out.emit(&report, || render_report(&report))?;
         }
-        RunsCmd::Changes { district, run, entity, action, school, csv, limit } => {
+        RunsCmd::Changes {
+            district,
+            run,
+            entity,
+            action,
+            school,
+            csv,
+            limit,
+        } => {
             admin::district(env.runs.as_ref(), &district).await?;
             let run = latest_run(env, &district, run).await?;
             let filter = store::ChangeFilter {
                 entity: entity
                     .as_deref()
-                    .map(|e| domain::EntityKind::parse(e).ok_or_else(|| usage(format!("unknown entity {e}"))))
+                    .map(|e| {
+                        domain::EntityKind::parse(e)
+                            .ok_or_else(|| usage(format!("unknown entity {e}")))
+                    })
                     .transpose()?,
                 action: action
                     .as_deref()
-                    .map(|a| domain::plan::Action::parse(a).ok_or_else(|| usage(format!("unknown action {a}"))))
+                    .map(|a| {
+                        domain::plan::Action::parse(a)
+                            .ok_or_else(|| usage(format!("unknown action {a}")))
+                    })
                     .transpose()?,
                 include_unchanged: action.as_deref() == Some("unchanged"),
                 school,
@@ -427,7 +589,10 @@ async fn runs(out: Out, env: &LocalEnv, action: RunsCmd) -> anyhow::Result<ExitC
             let mut all = Vec::new();
             let mut cursor: Option<String> = None;
             loop {
-                let (page, next) = env.runs.list_changes(&district, &run, &filter, cursor.as_deref(), limit.min(1000)).await?;
+                let (page, next) = env
+                    .runs
+                    .list_changes(&district, &run, &filter, cursor.as_deref(), limit.min(1000))
+                    .await?;
                 all.extend(page);
                 match next {
                     Some(c) if all.len() < limit => cursor = Some(c),
@@ -437,7 +602,15 @@ async fn runs(out: Out, env: &LocalEnv, action: RunsCmd) -> anyhow::Result<ExitC
             all.truncate(limit);
             if csv {
                 let mut w = csv::Writer::from_writer(std::io::stdout());
-                w.write_record(["entity", "action", "school_id", "key", "source_id", "fields", "note"])?;
+                w.write_record([
+                    "entity",
+                    "action",
+                    "school_id",
+                    "key",
+                    "source_id",
+                    "fields",
+                    "note",
+                ])?;
                 for c in &all {
                     w.write_record([
                         c.entity.as_str().to_string(),
@@ -490,7 +663,11 @@ fn exit_for(report: &domain::report::Report) -> ExitCode {
 }
 
 /// One run on the local pipeline (used by `sync`, `check`, `demo` and the benchmarks).
-pub async fn sync_once(env: &LocalEnv, district: &str, dry_run: bool) -> anyhow::Result<domain::report::Report> {
+pub async fn sync_once(
+    env: &LocalEnv,
+    district: &str,
+    dry_run: bool,
+) -> anyhow::Result<domain::report::Report> {
     Ok(app::runs::sync_once(&ports(env), env.secrets.as_ref(), district, dry_run).await?)
 }
 
@@ -498,13 +675,22 @@ fn ports(env: &LocalEnv) -> sync::pipeline::Ports {
     env.ports()
 }
 
-pub async fn sync(out: Out, env: &LocalEnv, district: &str, dry_run: bool, source: &SourceArgs) -> anyhow::Result<ExitCode> {
+pub async fn sync(
+    out: Out,
+    env: &LocalEnv,
+    district: &str,
+    dry_run: bool,
+    source: &SourceArgs,
+) -> anyhow::Result<ExitCode> {
     if source.source.is_some() {
         connect(env, district, source).await?;
     }
     admin::district(env.runs.as_ref(), district).await?;
     if !out.json {
-        out.say(format!("{} district {district}…", if dry_run { "Self-checking" } else { "Syncing" }));
+        out.say(format!(
+            "{} district {district}…",
+            if dry_run { "Self-checking" } else { "Syncing" }
+        ));
     }
     let report = sync_once(env, district, dry_run).await?;
     out.emit(&report, || render_report(&report))?;
@@ -539,10 +725,17 @@ fn demo_directory(roster: &domain::Roster) -> app::import::DirectoryExport {
             version: 0,
         });
     }
-    let Some(first) = roster.schools.first() else { return export };
+    let Some(first) = roster.schools.first() else {
+        return export;
+    };
     // Manual students: a dozen children the feed also has (same name and birth date), and a
     // few who have left the district.
-    let feed_students: Vec<&domain::Student> = roster.students.iter().filter(|s| s.school_ids.first() == Some(&first.id)).take(12).collect();
+    let feed_students: Vec<&domain::Student> = roster
+        .students
+        .iter()
+        .filter(|s| s.school_ids.first() == Some(&first.id))
+        .take(12)
+        .collect();
     for (i, s) in feed_students.iter().enumerate() {
         let id = format!("manual-student-{}", i + 1);
         export.students.push(Person {
@@ -578,7 +771,15 @@ fn demo_directory(roster: &domain::Roster) -> app::import::DirectoryExport {
             managed: false,
             version: 0,
         });
-        for (k, kind) in [LinkedKind::Announcement, LinkedKind::Backpack, LinkedKind::InteractionLog, LinkedKind::StudentAttribute].into_iter().enumerate() {
+        for (k, kind) in [
+            LinkedKind::Announcement,
+            LinkedKind::Backpack,
+            LinkedKind::InteractionLog,
+            LinkedKind::StudentAttribute,
+        ]
+        .into_iter()
+        .enumerate()
+        {
             export.linked_records.push(LinkedRecord {
                 id: format!("{id}-rec-{k}"),
                 kind,
@@ -623,8 +824,16 @@ pub async fn demo(out: Out, data_dir: &std::path::Path, a: DemoArgs) -> anyhow::
     let env = LocalEnv::open(data_dir)?;
     let feed = data_dir.join("demo-feed");
     if env.runs.get_district(D).await?.is_none() {
-        out.say(format!("Setting up the demo district in {} (first run).", data_dir.display()));
-        let spec = synth::Spec { students: a.students, seed: a.seed, district_id: D.into(), dirty: true };
+        out.say(format!(
+            "Setting up the demo district in {} (first run).",
+            data_dir.display()
+        ));
+        let spec = synth::Spec {
+            students: a.students,
+            seed: a.seed,
+            district_id: D.into(),
+            dirty: true,
+        };
         let (roster, _) = synth::generate_to(&spec, synth::Format::OneRosterCsv, &feed)?;
         out.say(format!(
             "  1. Generated a OneRoster CSV feed: {} schools, {} students, {} staff, {} guardians ({}).",
@@ -636,20 +845,34 @@ pub async fn demo(out: Out, data_dir: &std::path::Path, a: DemoArgs) -> anyhow::
         ));
         ensure_district(&env, D).await?;
         let export = demo_directory(&roster);
-        let summary = app::import::import(env.directory.as_ref(), D, "demo-directory.json", export).await?;
+        let summary =
+            app::import::import(env.directory.as_ref(), D, "demo-directory.json", export).await?;
         out.say(format!("  2. Imported the product's existing directory: {} records (schools without external ids, manual students, linked records).", summary.written));
-        let args = SourceArgs { source: Some(SourceArg::OnerosterCsv), path: Some(feed.display().to_string()), ..SourceArgs::default() };
+        let args = SourceArgs {
+            source: Some(SourceArg::OnerosterCsv),
+            path: Some(feed.display().to_string()),
+            ..SourceArgs::default()
+        };
         connect(&env, D, &args).await?;
-        out.say("  3. Connected the district to the feed (rostersync connect --source oneroster-csv).");
+        out.say(
+            "  3. Connected the district to the feed (rostersync connect --source oneroster-csv).",
+        );
         let dir = admin::schools(env.directory.as_ref(), D).await?;
         let suggestions = admin::suggest_schools(&dir, &roster.schools);
         for s in suggestions.iter().filter(|s| s.score >= 0.3) {
             admin::match_school(env.directory.as_ref(), D, &s.school_id, &s.external_id).await?;
         }
         out.say(format!("  4. Matched {} schools by name and school number (rostersync schools suggest / match).", suggestions.len()));
-        if let Some(section) = roster.sections.iter().find(|s| roster.schools.first().is_some_and(|f| f.id == s.school_id)) {
+        if let Some(section) = roster
+            .sections
+            .iter()
+            .find(|s| roster.schools.first().is_some_and(|f| f.id == s.school_id))
+        {
             admin::link_classroom(env.directory.as_ref(), D, "room-1", &section.id).await?;
-            out.say(format!("  5. Linked classroom room-1 to section {} so the sync takes it over.", section.id));
+            out.say(format!(
+                "  5. Linked classroom room-1 to section {} so the sync takes it over.",
+                section.id
+            ));
         }
         let check = sync_once(&env, D, true).await?;
         let st = check.totals.get(domain::EntityKind::Students);
@@ -661,7 +884,10 @@ pub async fn demo(out: Out, data_dir: &std::path::Path, a: DemoArgs) -> anyhow::
         ));
         out.say("  7. Syncing for real:");
     } else {
-        out.say(format!("The demo district exists in {}: syncing it again (expect everything unchanged).", data_dir.display()));
+        out.say(format!(
+            "The demo district exists in {}: syncing it again (expect everything unchanged).",
+            data_dir.display()
+        ));
     }
     let report = sync_once(&env, D, false).await?;
     out.emit(&report, || render_report(&report))?;
@@ -671,4 +897,205 @@ pub async fn demo(out: Out, data_dir: &std::path::Path, a: DemoArgs) -> anyhow::
         ));
     }
     Ok(exit_for(&report))
+}
+
+fn person_kind(k: KindArg) -> domain::directory::PersonKind {
+    use domain::directory::PersonKind;
+    match k {
+        KindArg::Students => PersonKind::Student,
+        KindArg::Guardians => PersonKind::Guardian,
+        KindArg::Staff => PersonKind::Staff,
+    }
+}
+
+/// Who did a clean-up action, for the merge record: the local operating-system user.
+fn actor() -> String {
+    format!(
+        "cli:{}",
+        std::env::var("USER").unwrap_or_else(|_| "local".into())
+    )
+}
+
+async fn students(out: Out, env: &LocalEnv, action: StudentsCmd) -> anyhow::Result<()> {
+    let dir = env.directory.as_ref();
+    let clock = env.clock.as_ref();
+    match action {
+        StudentsCmd::ArchiveUnsynced {
+            district,
+            school,
+            all_schools,
+            dry_run,
+        } => {
+            admin::district(env.runs.as_ref(), &district).await?;
+            let scope = match (school, all_schools) {
+                (Some(s), _) => cleanup::Scope::School(s),
+                (None, true) => cleanup::Scope::District,
+                (None, false) => cleanup::default_scope(dir, &district).await?,
+            };
+            let o = cleanup::archive_unsynced(dir, &district, &scope, dry_run, clock).await?;
+            out.emit(&o, || {
+                format!(
+                    "{} {} students not part of the sync ({:?}); {} sync-managed left alone, {} already archived{}.{}",
+                    if dry_run { "Would archive" } else { "Archived" },
+                    o.archived,
+                    scope,
+                    o.skipped_managed,
+                    o.already_archived,
+                    if o.conflicts > 0 { format!(", {} changed meanwhile (run again)", o.conflicts) } else { String::new() },
+                    if dry_run { " Nothing was written; run again without --dry-run." } else { " Undo one with `students unarchive`." }
+                )
+            })?;
+        }
+        StudentsCmd::Archive { district, student } => {
+            let p = cleanup::archive_student(dir, &district, &student, clock).await?;
+            out.emit(&p, || format!("Student {} archived.", p.id))?;
+        }
+        StudentsCmd::Unarchive { district, id } => {
+            let p = cleanup::unarchive(dir, &district, &id, clock).await?;
+            out.emit(&p, || format!("{} is active again.", p.id))?;
+        }
+        StudentsCmd::Duplicates {
+            district,
+            kind,
+            min_confidence,
+            sort,
+            limit,
+            cursor,
+        } => {
+            admin::district(env.runs.as_ref(), &district).await?;
+            let sort = match sort.as_str() {
+                "confidence" => cleanup::SortBy::Confidence,
+                "name" => cleanup::SortBy::Name,
+                other => {
+                    return Err(usage(format!(
+                        "--sort must be confidence or name, not {other}"
+                    )));
+                }
+            };
+            let opts = cleanup::FindOptions {
+                min_confidence,
+                sort,
+                cursor,
+                limit,
+            };
+            let page = cleanup::find_duplicates(dir, &district, person_kind(kind), &opts).await?;
+            out.emit(&page, || {
+                let mut s = format!(
+                    "{} candidate pairs (showing {}):\n",
+                    page.total,
+                    page.items.len()
+                );
+                for c in &page.items {
+                    let reasons: Vec<String> = c.reasons.iter().map(|r| format!("{r:?}")).collect();
+                    s.push_str(&format!(
+                        "  {:.2}  {} ~ {}  keep {}  ({})\n",
+                        c.confidence,
+                        c.a,
+                        c.b,
+                        c.survivor,
+                        reasons.join(", ")
+                    ));
+                }
+                if let Some(next) = &page.next_cursor {
+                    s.push_str(&format!("more: --cursor {next}\n"));
+                }
+                s
+            })?;
+        }
+        StudentsCmd::NotDuplicate {
+            district,
+            kind,
+            a,
+            b,
+        } => {
+            let n = cleanup::mark_not_duplicate(
+                dir,
+                &district,
+                person_kind(kind),
+                &a,
+                &b,
+                &actor(),
+                clock,
+            )
+            .await?;
+            out.emit(&n, || {
+                format!(
+                    "{} and {} will not be suggested as duplicates again.",
+                    n.a, n.b
+                )
+            })?;
+        }
+        StudentsCmd::Merge {
+            district,
+            kind,
+            survivor,
+            duplicate,
+            all_above,
+            dry_run,
+            force,
+        } => {
+            admin::district(env.runs.as_ref(), &district).await?;
+            let opts = cleanup::MergeOptions { dry_run, force };
+            if let Some(min) = all_above {
+                let o = cleanup::merge_all(
+                    dir,
+                    &district,
+                    person_kind(kind),
+                    min,
+                    opts,
+                    &actor(),
+                    clock,
+                )
+                .await?;
+                out.emit(&o, || {
+                    format!(
+                        "{} {} pairs at or above {min:.2}; {} skipped.{}",
+                        if dry_run { "Would merge" } else { "Merged" },
+                        o.merged.len(),
+                        o.skipped.len(),
+                        if dry_run { " Nothing was written." } else { "" }
+                    )
+                })?;
+            } else {
+                let (Some(survivor), Some(duplicate)) = (survivor, duplicate) else {
+                    return Err(usage(
+                        "give --survivor and --duplicate, or --all-above CONFIDENCE",
+                    ));
+                };
+                let o = cleanup::merge(
+                    dir,
+                    &district,
+                    person_kind(kind),
+                    &survivor,
+                    &duplicate,
+                    opts,
+                    &actor(),
+                    clock,
+                )
+                .await?;
+                out.emit(&o, || {
+                    format!(
+                        "{} {} into {}: {} linked records, {} memberships, {} guardian links moved.{}",
+                        if dry_run { "Would merge" } else { "Merged" },
+                        o.duplicate_id,
+                        o.survivor_id,
+                        o.linked_moved,
+                        o.enrollments_moved,
+                        o.guardian_links_moved,
+                        if dry_run { " Nothing was written.".to_string() } else { format!(" Undo: rostersync students unmerge --district {district} --merge {}", o.merge_id) }
+                    )
+                })?;
+            }
+        }
+        StudentsCmd::Unmerge { district, merge } => {
+            let o = cleanup::unmerge(dir, &district, &merge, clock).await?;
+            out.emit(&o, || {
+                format!(
+                    "Merge {} undone: {} records restored, {} removed.",
+                    o.merge_id, o.restored, o.deleted
+                )
+            })?;
+        }
+    }
+    Ok(())
 }

@@ -6,6 +6,7 @@ mod args;
 mod bench;
 mod commands;
 mod output;
+mod serve;
 
 use clap::Parser;
 use std::process::ExitCode;
@@ -20,7 +21,10 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");

@@ -18,7 +18,11 @@ impl Out {
     }
 
     /// Machine output when `--json`, else the human rendering.
-    pub fn emit<T: Serialize>(&self, value: &T, human: impl FnOnce() -> String) -> anyhow::Result<()> {
+    pub fn emit<T: Serialize>(
+        &self,
+        value: &T,
+        human: impl FnOnce() -> String,
+    ) -> anyhow::Result<()> {
         if self.json {
             println!("{}", serde_json::to_string_pretty(value)?);
         } else {
@@ -47,7 +51,10 @@ fn issue_lines(title: &str, issues: &[ReportIssue], max: usize) -> String {
             s.push_str(&format!("    {}  {}\n", i.location, i.message));
         }
         if list.len() > max {
-            s.push_str(&format!("    … {} more (all of them: --json)\n", list.len() - max));
+            s.push_str(&format!(
+                "    … {} more (all of them: --json)\n",
+                list.len() - max
+            ));
         }
     }
     s
@@ -62,7 +69,11 @@ pub fn render_report(r: &Report) -> String {
         r.run_id,
         r.status.as_str(),
         r.reason.map(|x| format!(" ({x})")).unwrap_or_default(),
-        if r.dry_run { " · dry run: nothing was written" } else { "" }
+        if r.dry_run {
+            " · dry run: nothing was written"
+        } else {
+            ""
+        }
     ));
     s.push_str(&format!("{:<15}", ""));
     for a in Action::ALL {
