@@ -6,7 +6,7 @@ mod directory;
 mod runs;
 
 pub use directory::DynamoDirectory;
-pub use runs::DynamoRuns;
+pub use runs::{DEFAULT_CHANGES_TTL, DynamoRuns};
 
 use crate::error::{self, Failure};
 use crate::keys::{BODY, PK, PTR, SK};

@@ -18,7 +18,7 @@ mod resources;
 mod s3;
 mod sqs;
 
-pub use dynamo::{DynamoDirectory, DynamoRuns, MAX_ITEM_BYTES};
+pub use dynamo::{DEFAULT_CHANGES_TTL, DynamoDirectory, DynamoRuns, MAX_ITEM_BYTES};
 pub use meter::{AwsMeter, MeterSnapshot};
 pub use resources::{ResourceSpec, create_resources, delete_resources};
 pub use s3::S3ObjectStore;
@@ -42,6 +42,8 @@ pub const ENV_BUCKET: &str = "ROSTERSYNC_BUCKET";
 pub const ENV_QUEUE_URL: &str = "ROSTERSYNC_QUEUE_URL";
 pub const ENV_DLQ_URL: &str = "ROSTERSYNC_DLQ_URL";
 pub const ENV_TABLE: &str = "ROSTERSYNC_TABLE";
+/// Optional: days stored changes live (DynamoDB TTL), read by [`AwsClients::runs`].
+pub const ENV_CHANGES_TTL_DAYS: &str = "ROSTERSYNC_CHANGES_TTL_DAYS";
 
 impl AwsConfig {
     /// Reads `ROSTERSYNC_BUCKET`, `ROSTERSYNC_QUEUE_URL`, `ROSTERSYNC_DLQ_URL` and
@@ -125,7 +127,17 @@ impl AwsClients {
     pub fn directory(&self, cfg: &AwsConfig) -> DynamoDirectory {
         DynamoDirectory::new(self, cfg)
     }
+    /// [`DynamoRuns`], with the changes TTL from `ROSTERSYNC_CHANGES_TTL_DAYS` when set.
     pub fn runs(&self, cfg: &AwsConfig) -> DynamoRuns {
-        DynamoRuns::new(self, cfg)
+        let runs = DynamoRuns::new(self, cfg);
+        match std::env::var(ENV_CHANGES_TTL_DAYS)
+            .ok()
+            .and_then(|v| v.trim().parse::<u64>().ok())
+        {
+            Some(days) if days > 0 => {
+                runs.with_changes_ttl(std::time::Duration::from_secs(days * 24 * 60 * 60))
+            }
+            _ => runs,
+        }
     }
 }
