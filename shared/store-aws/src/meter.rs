@@ -30,7 +30,8 @@ pub struct MeterSnapshot {
     pub dynamodb_requests: u64,
     pub dynamodb_rcu: f64,
     pub dynamodb_wcu: f64,
-    /// Throttled DynamoDB attempts (and unprocessed batch items) that were retried.
+    /// Batch calls and unprocessed batch items the adapter retried after throttling (the SDK's
+    /// own retries of single-item calls show in `dynamodb_requests`).
     pub dynamodb_throttled: u64,
     /// Items too big for DynamoDB that went to S3 with a pointer.
     pub s3_overflow_objects: u64,

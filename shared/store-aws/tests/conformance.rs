@@ -431,6 +431,10 @@ async fn throttled_dynamodb_is_retried_without_loss() {
 
     let throttled = faults.throttled.load(Ordering::Relaxed);
     let unprocessed = faults.unprocessed.load(Ordering::Relaxed);
+    eprintln!(
+        "injected {throttled} throttles and {unprocessed} unprocessed batches in {} requests",
+        faults.calls.load(Ordering::Relaxed)
+    );
     assert!(throttled > 10, "throttles were injected: {throttled}");
     assert!(
         unprocessed > 2,
