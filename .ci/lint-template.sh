@@ -34,8 +34,13 @@ fi
 
 export SAM_CLI_TELEMETRY=0 AWS_REGION=${AWS_REGION:-us-east-1} AWS_DEFAULT_REGION=${AWS_DEFAULT_REGION:-us-east-1}
 cd "$ROOT"
-echo "lint-template: cfn-lint infra/template.yaml" >&2
-"$VENV/bin/cfn-lint" infra/template.yaml
+echo "lint-template: cfn-lint infra/template.yaml (with rostersync's encryption and IAM rules)" >&2
+"$VENV/bin/cfn-lint" --append-rules infra/cfn-rules -- infra/template.yaml
+# The rules' own test: a template that breaks each of them must fail with each code.
+bad=$("$VENV/bin/cfn-lint" --append-rules infra/cfn-rules --include-checks E9101 E9102 --format parseable -- infra/cfn-rules/tests/bad.yaml || true)
+for code in E9101 E9102; do
+    printf '%s\n' "$bad" | grep -q ":$code:" || { echo "lint-template: rule $code did not fire on infra/cfn-rules/tests/bad.yaml" >&2; exit 1; }
+done
 echo "lint-template: sam validate --lint" >&2
 "$VENV/bin/sam" validate --lint --template-file infra/template.yaml --config-file samconfig.toml
 echo "lint-template: ok" >&2
