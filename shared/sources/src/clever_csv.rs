@@ -14,9 +14,9 @@ use crate::SourceError;
 use crate::files::FileSet;
 use crate::files::table::{Col, FastMap, FastSet, Row, Table, derived_id, error};
 use domain::{
-    Contact, ContactLink, ContactType, Course, Coverage, Enrollment, EnrollmentRole, FeedMode,
-    Issue, IssueCode, Location, PhoneType, Relationship, Roster, School, Section, SourceKind,
-    Staff, StaffRole, Student, Term,
+    Contact, ContactLink, ContactType, Course, Coverage, Email, Enrollment, EnrollmentRole,
+    FeedMode, Issue, IssueCode, Location, PhoneType, Relationship, Roster, School, Section,
+    SourceKind, Staff, StaffRole, Student, Term,
 };
 
 const SCHOOLS: &str = "schools.csv";
@@ -57,15 +57,15 @@ pub fn read(files: &FileSet) -> Result<Roster, SourceError> {
         enrol_n,
         staff_n,
     ] = names;
-    let schools_b = files.read(schools_n)?;
-    let students_b = files.read(students_n)?;
-    let teachers_b = files.read(teachers_n)?;
-    let sections_b = files.read(sections_n)?;
-    let enrol_b = files.read(enrol_n)?;
+    let schools_b = files.bytes(schools_n)?;
+    let students_b = files.bytes(students_n)?;
+    let teachers_b = files.bytes(teachers_n)?;
+    let sections_b = files.bytes(sections_n)?;
+    let enrol_b = files.bytes(enrol_n)?;
     let staff_b = if staff_n.is_empty() {
         None
     } else {
-        Some(files.read(staff_n)?)
+        Some(files.bytes(staff_n)?)
     };
     let mut schools_t = Table::open(schools_n, &schools_b)?;
     let mut students_t = Table::open(students_n, &students_b)?;
@@ -815,30 +815,46 @@ fn read_contact(
             p
         }
     };
-    let normalised: String = name
-        .unwrap_or_default()
-        .split_whitespace()
-        .map(str::to_lowercase)
-        .collect::<Vec<_>>()
-        .join(" ");
-    let (key, id) = match (sis, &email, &phone) {
-        (Some(sis), _, _) => (format!("sis\u{1f}{sis}"), sis.to_string()),
-        (None, Some(e), _) => {
-            let k = e.key();
-            (
-                format!("ne\u{1f}{normalised}\u{1f}{k}"),
-                derived_id("contact", &[&normalised, &k]),
-            )
+    let mut normalised = String::with_capacity(name.map_or(0, str::len));
+    for word in name.unwrap_or_default().split_whitespace() {
+        if !normalised.is_empty() {
+            normalised.push(' ');
         }
-        (None, None, Some(p)) => (
-            format!("np\u{1f}{normalised}\u{1f}{p}"),
-            derived_id("contact", &[&normalised, p.as_str()]),
-        ),
-        (None, None, None) => (
-            format!("ns\u{1f}{normalised}\u{1f}{student_id}"),
-            derived_id("contact", &[&normalised, &student_id]),
-        ),
-    };
+        normalised.extend(word.chars().flat_map(char::to_lowercase));
+    }
+    // The dedup key; the (hashed) id is only computed for a new contact.
+    let mut key = String::with_capacity(normalised.len() + 40);
+    let email_key = email.as_ref().map(Email::key);
+    match (sis, &email_key, &phone) {
+        (Some(sis), _, _) => {
+            key.push_str("sis\u{1f}");
+            key.push_str(sis);
+        }
+        (None, Some(e), _) => {
+            key.push_str("ne\u{1f}");
+            key.push_str(&normalised);
+            key.push('\u{1f}');
+            key.push_str(e);
+        }
+        (None, None, Some(p)) => {
+            key.push_str("np\u{1f}");
+            key.push_str(&normalised);
+            key.push('\u{1f}');
+            key.push_str(p.as_str());
+        }
+        (None, None, None) => {
+            key.push_str("ns\u{1f}");
+            key.push_str(&normalised);
+            key.push('\u{1f}');
+            key.push_str(&student_id);
+        }
+    }
+    let new_id = (!by_key.contains_key(&key)).then(|| match (sis, &email_key, &phone) {
+        (Some(sis), _, _) => sis.to_string(),
+        (None, Some(e), _) => derived_id("contact", &[&normalised, e]),
+        (None, None, Some(p)) => derived_id("contact", &[&normalised, p.as_str()]),
+        (None, None, None) => derived_id("contact", &[&normalised, &student_id]),
+    });
     let (sms, other_phone) = match phone_type {
         Some(PhoneType::Cell) => (phone, None),
         _ => (None, phone),
@@ -848,7 +864,10 @@ fn read_contact(
         relationship,
         contact_type,
     };
-    if let Some(&i) = by_key.get(&key) {
+    let Some(id) = new_id else {
+        let Some(&i) = by_key.get(&key) else {
+            return;
+        };
         if let Some(existing) = contacts.get_mut(i) {
             if existing.email.is_none() {
                 existing.email = email;
@@ -869,7 +888,7 @@ fn read_contact(
             }
         }
         return;
-    }
+    };
     let (first_name, last_name) = split_name(name.unwrap_or_default());
     by_key.insert(key, contacts.len());
     contacts.push(Contact {

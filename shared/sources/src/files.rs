@@ -11,6 +11,7 @@ pub(crate) mod table;
 
 use crate::SourceError;
 use domain::{Issue, IssueCode, Location};
+use std::borrow::Cow;
 use std::io::{Read, Seek};
 use std::path::{Path, PathBuf};
 
@@ -194,6 +195,11 @@ impl FileSet {
 
     /// The bytes of the file named exactly `name` (as returned by [`FileSet::names`]).
     pub fn read(&self, name: &str) -> Result<Vec<u8>, SourceError> {
+        self.bytes(name).map(Cow::into_owned)
+    }
+
+    /// Like [`FileSet::read`], but borrows the bytes of in-memory files instead of copying them.
+    pub fn bytes(&self, name: &str) -> Result<Cow<'_, [u8]>, SourceError> {
         let entry = self
             .entries
             .iter()
@@ -206,8 +212,10 @@ impl FileSet {
                 ))
             })?;
         match (&entry.at, &self.store) {
-            (At::Memory(body), _) => Ok(body.clone()),
-            (At::Path(path), _) => std::fs::read(path).map_err(|e| io_error(path, e)),
+            (At::Memory(body), _) => Ok(Cow::Borrowed(body)),
+            (At::Path(path), _) => std::fs::read(path)
+                .map(Cow::Owned)
+                .map_err(|e| io_error(path, e)),
             (
                 At::Zip {
                     index,
@@ -217,7 +225,7 @@ impl FileSet {
                 Store::ZipFile(path),
             ) => {
                 let file = std::fs::File::open(path).map_err(|e| io_error(path, e))?;
-                read_zip_entry(file, *index, raw_name, *size)
+                read_zip_entry(file, *index, raw_name, *size).map(Cow::Owned)
             }
             (
                 At::Zip {
@@ -226,7 +234,8 @@ impl FileSet {
                     size,
                 },
                 Store::ZipBytes(bytes),
-            ) => read_zip_entry(std::io::Cursor::new(&bytes[..]), *index, raw_name, *size),
+            ) => read_zip_entry(std::io::Cursor::new(&bytes[..]), *index, raw_name, *size)
+                .map(Cow::Owned),
             (At::Zip { raw_name, .. }, Store::Plain) => Err(unreadable(raw_name, "no archive")),
         }
     }

@@ -22,6 +22,7 @@ use domain::{
     EnrollmentRole, EntityKind, FeedMode, Issue, IssueCode, Location, Relationship, Roster, School,
     Section, SourceDistrict, SourceKind, Staff, StaffRole, Student, Term,
 };
+use std::borrow::Cow;
 use std::hash::BuildHasher;
 
 /// Reads a OneRoster 1.1 CSV set. Errors (nothing usable) are returned; record-level problems
@@ -58,11 +59,11 @@ pub fn read(files: &FileSet) -> Result<Roster, SourceError> {
     if !errors.is_empty() {
         return Err(SourceError::Invalid { issues: errors });
     }
-    let load = |name: &str, mode: FeedMode| -> Result<Option<Vec<u8>>, SourceError> {
+    let load = |name: &str, mode: FeedMode| -> Result<Option<Cow<'_, [u8]>>, SourceError> {
         if mode == FeedMode::Absent {
             Ok(None)
         } else {
-            files.read(name).map(Some)
+            files.bytes(name).map(Some)
         }
     };
     let orgs_b = load(ORGS, modes.orgs)?;
@@ -170,7 +171,10 @@ const DEMOGRAPHICS: &str = "demographics.csv";
 const CLASSES: &str = "classes.csv";
 const ENROLLMENTS: &str = "enrollments.csv";
 
-fn open<'a>(name: &'a str, bytes: &'a Option<Vec<u8>>) -> Result<Option<Table<'a>>, SourceError> {
+fn open<'a>(
+    name: &'a str,
+    bytes: &'a Option<Cow<'_, [u8]>>,
+) -> Result<Option<Table<'a>>, SourceError> {
     bytes.as_deref().map(|b| Table::open(name, b)).transpose()
 }
 
@@ -270,7 +274,7 @@ fn read_manifest(files: &FileSet, w: &mut Vec<Issue>) -> Result<Modes, SourceErr
         classes: Modes::present(files, CLASSES),
         enrollments: Modes::present(files, ENROLLMENTS),
     };
-    let bytes = files.read(MANIFEST)?;
+    let bytes = files.bytes(MANIFEST)?;
     let mut t = Table::open(MANIFEST, &bytes)?;
     let mut errors = Vec::new();
     let mut c = t.columns(false);

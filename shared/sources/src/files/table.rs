@@ -20,7 +20,7 @@ pub(crate) type Col = Option<usize>;
 pub(crate) type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
 pub(crate) type FastSet<K> = HashSet<K, BuildHasherDefault<FxHasher>>;
 
-/// The Firefox/rustc hash: one multiply per word.
+/// The Firefox/rustc hash (one multiply per word), with a final mix.
 #[derive(Default, Clone, Copy)]
 pub(crate) struct FxHasher {
     hash: u64,
@@ -55,7 +55,13 @@ impl Hasher for FxHasher {
         self.add(i as u64);
     }
     fn finish(&self) -> u64 {
-        self.hash
+        // Multiplication only carries entropy upwards, and hashbrown indexes buckets by the low
+        // bits: without this finaliser ids that differ only in their last bytes collide.
+        let mut h = self.hash;
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        h ^= h >> 33;
+        h
     }
 }
 
@@ -108,10 +114,12 @@ pub(crate) struct Table<'a> {
     /// Byte offset up to which lines have been counted, and the 1-based line there.
     cursor: usize,
     line: u64,
+    /// The line the current record starts on.
+    rec_line: u64,
 }
 
 fn count_newlines(bytes: &[u8]) -> u64 {
-    bytes.iter().filter(|&&b| b == b'\n').count() as u64
+    bytes.iter().map(|&b| u64::from(b == b'\n')).sum()
 }
 
 impl<'a> Table<'a> {
@@ -130,6 +138,7 @@ impl<'a> Table<'a> {
             rec: csv::StringRecord::new(),
             cursor: 0,
             line: 1,
+            rec_line: 1,
         };
         if let Some(row) = table.next_row_unchecked()? {
             let headers = row.rec.iter().map(|h| h.trim().to_string()).collect();
@@ -197,7 +206,7 @@ impl<'a> Table<'a> {
     }
 
     fn line(&self) -> u64 {
-        self.line
+        self.rec_line
     }
 
     /// Reads one record into `self.rec`, works out its line and checks its quoting.
@@ -214,17 +223,21 @@ impl<'a> Table<'a> {
                 while start < end && matches!(self.bytes[start], b'\r' | b'\n') {
                     start += 1;
                 }
+                // One pass over the record: its line, and whether it spans several lines.
                 let from = self.cursor.min(start);
-                self.line += count_newlines(&self.bytes[from..start]);
-                self.cursor = start;
+                let line = self.line + count_newlines(&self.bytes[from..start]);
                 let raw = &self.bytes[start..end];
-                let body = raw.trim_ascii_end();
+                let inside = count_newlines(raw);
+                self.cursor = end;
+                self.line = line + inside;
+                self.rec_line = line;
                 // A record spanning several lines, or the last one, may hide a quote that never
                 // closed (the csv crate reads to the end of the file without complaint).
-                let suspicious = end >= len || body.iter().any(|&b| b == b'\n' || b == b'\r');
+                let suspicious =
+                    end >= len || inside > 1 || (inside == 1 && raw.last() != Some(&b'\n'));
                 if suspicious && !quotes_balanced(raw) {
                     return Err(self.malformed(
-                        self.line,
+                        line,
                         "a quoted field is not closed properly (an unterminated quote, or text after a closing quote)",
                     ));
                 }
