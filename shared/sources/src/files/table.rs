@@ -113,7 +113,7 @@ pub(crate) struct Table<'a> {
     rec: csv::StringRecord,
     /// Byte offset up to which lines have been counted, and the 1-based line there.
     cursor: usize,
-    line: u64,
+    cursor_line: u64,
     /// The line the current record starts on.
     rec_line: u64,
 }
@@ -137,7 +137,7 @@ impl<'a> Table<'a> {
             headers: Vec::new(),
             rec: csv::StringRecord::new(),
             cursor: 0,
-            line: 1,
+            cursor_line: 1,
             rec_line: 1,
         };
         if let Some(row) = table.next_row_unchecked()? {
@@ -175,14 +175,14 @@ impl<'a> Table<'a> {
                 if self.rec.len() == 1 && self.rec[0].trim().is_empty() {
                     continue; // a line of spaces
                 }
-                let line = self.line();
+                let line = self.rec_line;
                 let message = format!(
                     "the row has {} fields but the header has {width}",
                     self.rec.len()
                 );
                 return Err(self.malformed(line, message));
             }
-            let line = self.line();
+            let line = self.rec_line;
             return Ok(Some(Row {
                 rec: &self.rec,
                 headers: &self.headers,
@@ -196,17 +196,13 @@ impl<'a> Table<'a> {
         if !self.read()? {
             return Ok(None);
         }
-        let line = self.line();
+        let line = self.rec_line;
         Ok(Some(Row {
             rec: &self.rec,
             headers: &self.headers,
             line,
             file: self.name,
         }))
-    }
-
-    fn line(&self) -> u64 {
-        self.rec_line
     }
 
     /// Reads one record into `self.rec`, works out its line and checks its quoting.
@@ -225,11 +221,11 @@ impl<'a> Table<'a> {
                 }
                 // One pass over the record: its line, and whether it spans several lines.
                 let from = self.cursor.min(start);
-                let line = self.line + count_newlines(&self.bytes[from..start]);
+                let line = self.cursor_line + count_newlines(&self.bytes[from..start]);
                 let raw = &self.bytes[start..end];
                 let inside = count_newlines(raw);
                 self.cursor = end;
-                self.line = line + inside;
+                self.cursor_line = line + inside;
                 self.rec_line = line;
                 // A record spanning several lines, or the last one, may hide a quote that never
                 // closed (the csv crate reads to the end of the file without complaint).
@@ -255,9 +251,9 @@ impl<'a> Table<'a> {
             start += 1;
         }
         if start < self.cursor {
-            return self.line;
+            return self.cursor_line;
         }
-        self.line + count_newlines(&self.bytes[self.cursor..start])
+        self.cursor_line + count_newlines(&self.bytes[self.cursor..start])
     }
 
     fn malformed(&self, line: u64, message: impl Into<String>) -> SourceError {
