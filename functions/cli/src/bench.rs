@@ -93,8 +93,13 @@ async fn run_child(spec: &str) -> anyhow::Result<()> {
         }
         "oneroster-csv" | "oneroster-csv-zip" | "clever-csv" | "clever-json" => {
             let files = sources::files::FileSet::open(&path)?;
-            let format = app::fetch::detect_format(&files).context("unrecognised files")?;
-            let roster = app::fetch::read_files(&files, format, &mut sources::NoRaw).await?;
+            let roster = match app::fetch::detect_format(&files).context("unrecognised files")? {
+                app::fetch::FileFormat::OneRosterCsv => sources::oneroster_csv::read(&files)?,
+                app::fetch::FileFormat::CleverCsv => sources::clever_csv::read(&files)?,
+                app::fetch::FileFormat::CleverJson => {
+                    sources::clever_api::read_json_dir(|n| files.read(n).ok())?
+                }
+            };
             sample.records = (roster.students.len()
                 + roster.staff.len()
                 + roster.contacts.len()
