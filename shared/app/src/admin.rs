@@ -13,7 +13,11 @@ pub enum AdminError {
     #[error("district {0} is not known; connect it first: rostersync connect --district {0} ...")]
     UnknownDistrict(String),
     #[error("{kind} {id} not found in district {district}")]
-    NotFound { kind: &'static str, id: String, district: String },
+    NotFound {
+        kind: &'static str,
+        id: String,
+        district: String,
+    },
     #[error("{0}")]
     Invalid(String),
     #[error("invalid settings: {}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
@@ -29,7 +33,9 @@ pub enum AdminError {
 pub type Result<T> = std::result::Result<T, AdminError>;
 
 pub async fn district(runs: &dyn Runs, id: &str) -> Result<District> {
-    runs.get_district(id).await?.ok_or_else(|| AdminError::UnknownDistrict(id.to_string()))
+    runs.get_district(id)
+        .await?
+        .ok_or_else(|| AdminError::UnknownDistrict(id.to_string()))
 }
 
 /// Where a district's source secret is kept (a key in the secret store).
@@ -80,7 +86,9 @@ async fn put_district(runs: &dyn Runs, d: &mut District) -> Result<()> {
 pub fn validate_id(what: &str, id: &str) -> Result<()> {
     let ok = !id.is_empty()
         && id.len() <= 128
-        && id.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
         && id != "."
         && id != "..";
     if ok {
@@ -93,10 +101,17 @@ pub fn validate_id(what: &str, id: &str) -> Result<()> {
 }
 
 /// Applies `key=value` pairs; all or nothing.
-pub async fn set_settings(runs: &dyn Runs, district_id: &str, pairs: &[(String, String)]) -> Result<District> {
+pub async fn set_settings(
+    runs: &dyn Runs,
+    district_id: &str,
+    pairs: &[(String, String)],
+) -> Result<District> {
     let mut d = district(runs, district_id).await?;
     let mut s = d.settings.clone();
-    let errors: Vec<FieldError> = pairs.iter().filter_map(|(k, v)| s.set(k, v).err()).collect();
+    let errors: Vec<FieldError> = pairs
+        .iter()
+        .filter_map(|(k, v)| s.set(k, v).err())
+        .collect();
     if !errors.is_empty() {
         return Err(AdminError::Settings(errors));
     }
@@ -106,7 +121,11 @@ pub async fn set_settings(runs: &dyn Runs, district_id: &str, pairs: &[(String, 
 }
 
 /// Replaces the whole settings document (API `PUT`), validated.
-pub async fn replace_settings(runs: &dyn Runs, district_id: &str, settings: SyncSettings) -> Result<District> {
+pub async fn replace_settings(
+    runs: &dyn Runs,
+    district_id: &str,
+    settings: SyncSettings,
+) -> Result<District> {
     settings.validate().map_err(AdminError::Settings)?;
     let mut d = district(runs, district_id).await?;
     d.settings = settings;
@@ -114,11 +133,17 @@ pub async fn replace_settings(runs: &dyn Runs, district_id: &str, settings: Sync
     Ok(d)
 }
 
-async fn all_of(directory: &dyn Directory, district: &str, index: &IndexKey) -> Result<Vec<Record>> {
+async fn all_of(
+    directory: &dyn Directory,
+    district: &str,
+    index: &IndexKey,
+) -> Result<Vec<Record>> {
     let mut out = Vec::new();
     let mut after: Option<RecordKey> = None;
     loop {
-        let page = directory.query(district, index, after.as_ref(), 1000).await?;
+        let page = directory
+            .query(district, index, after.as_ref(), 1000)
+            .await?;
         let done = page.len() < 1000;
         after = page.last().map(Record::key);
         out.extend(page);
@@ -139,7 +164,11 @@ pub async fn schools(directory: &dyn Directory, district: &str) -> Result<Vec<Sc
         .collect())
 }
 
-pub async fn classrooms(directory: &dyn Directory, district: &str, school: Option<&str>) -> Result<Vec<Classroom>> {
+pub async fn classrooms(
+    directory: &dyn Directory,
+    district: &str,
+    school: Option<&str>,
+) -> Result<Vec<Classroom>> {
     let index = match school {
         Some(s) => IndexKey::in_school(s),
         None => IndexKey::kind("classroom"),
@@ -155,11 +184,20 @@ pub async fn classrooms(directory: &dyn Directory, district: &str, school: Optio
 }
 
 /// Step 3: give a directory school the source's school id. One source id maps to one school.
-pub async fn match_school(directory: &dyn Directory, district: &str, school_id: &str, external_id: &str) -> Result<School> {
+pub async fn match_school(
+    directory: &dyn Directory,
+    district: &str,
+    school_id: &str,
+    external_id: &str,
+) -> Result<School> {
     if external_id.trim().is_empty() {
-        return Err(AdminError::Invalid("the external id must not be empty".into()));
+        return Err(AdminError::Invalid(
+            "the external id must not be empty".into(),
+        ));
     }
-    let owner = directory.query(district, &IndexKey::external(external_id), None, 10).await?;
+    let owner = directory
+        .query(district, &IndexKey::external(external_id), None, 10)
+        .await?;
     if let Some(Record::School(other)) = owner.iter().find(|r| matches!(r, Record::School(_))) {
         if other.id != school_id {
             return Err(AdminError::Invalid(format!(
@@ -169,23 +207,46 @@ pub async fn match_school(directory: &dyn Directory, district: &str, school_id: 
         }
         return Ok(other.clone());
     }
-    let Some(Record::School(mut school)) = directory.get(district, &RecordKey::school(school_id)).await? else {
-        return Err(AdminError::NotFound { kind: "school", id: school_id.into(), district: district.into() });
+    let Some(Record::School(mut school)) = directory
+        .get(district, &RecordKey::school(school_id))
+        .await?
+    else {
+        return Err(AdminError::NotFound {
+            kind: "school",
+            id: school_id.into(),
+            district: district.into(),
+        });
     };
     let expected = Some(school.version);
     school.external_ids.insert(external_id.to_string());
-    write_one(directory, district, Record::School(school.clone()), expected).await?;
+    write_one(
+        directory,
+        district,
+        Record::School(school.clone()),
+        expected,
+    )
+    .await?;
     Ok(school)
 }
 
 /// Step 4: take over an existing classroom with a section id (for Clever, the section's Clever
 /// id; for OneRoster, the class sourcedId).
-pub async fn link_classroom(directory: &dyn Directory, district: &str, classroom_id: &str, section_id: &str) -> Result<Classroom> {
+pub async fn link_classroom(
+    directory: &dyn Directory,
+    district: &str,
+    classroom_id: &str,
+    section_id: &str,
+) -> Result<Classroom> {
     if section_id.trim().is_empty() {
-        return Err(AdminError::Invalid("the section id must not be empty".into()));
+        return Err(AdminError::Invalid(
+            "the section id must not be empty".into(),
+        ));
     }
-    let owner = directory.query(district, &IndexKey::external(section_id), None, 10).await?;
-    if let Some(Record::Classroom(other)) = owner.iter().find(|r| matches!(r, Record::Classroom(_))) {
+    let owner = directory
+        .query(district, &IndexKey::external(section_id), None, 10)
+        .await?;
+    if let Some(Record::Classroom(other)) = owner.iter().find(|r| matches!(r, Record::Classroom(_)))
+    {
         if other.id != classroom_id {
             return Err(AdminError::Invalid(format!(
                 "section {section_id} is already linked to classroom {}",
@@ -194,8 +255,15 @@ pub async fn link_classroom(directory: &dyn Directory, district: &str, classroom
         }
         return Ok(other.clone());
     }
-    let Some(Record::Classroom(mut c)) = directory.get(district, &RecordKey::classroom(classroom_id)).await? else {
-        return Err(AdminError::NotFound { kind: "classroom", id: classroom_id.into(), district: district.into() });
+    let Some(Record::Classroom(mut c)) = directory
+        .get(district, &RecordKey::classroom(classroom_id))
+        .await?
+    else {
+        return Err(AdminError::NotFound {
+            kind: "classroom",
+            id: classroom_id.into(),
+            district: district.into(),
+        });
     };
     let expected = Some(c.version);
     c.section_ids.insert(section_id.to_string());
@@ -203,8 +271,17 @@ pub async fn link_classroom(directory: &dyn Directory, district: &str, classroom
     Ok(c)
 }
 
-async fn write_one(directory: &dyn Directory, district: &str, record: Record, expected: Option<u64>) -> Result<()> {
-    match directory.write(district, &[Write::Put { record, expected }]).await?.first() {
+async fn write_one(
+    directory: &dyn Directory,
+    district: &str,
+    record: Record,
+    expected: Option<u64>,
+) -> Result<()> {
+    match directory
+        .write(district, &[Write::Put { record, expected }])
+        .await?
+        .first()
+    {
         Some(WriteOutcome::Written | WriteOutcome::AlreadyApplied) => Ok(()),
         _ => Err(AdminError::Conflict),
     }
@@ -223,7 +300,18 @@ pub struct SchoolSuggestion {
 }
 
 fn name_tokens(s: &str) -> std::collections::BTreeSet<String> {
-    const NOISE: &[&str] = &["school", "the", "of", "and", "sch", "elem", "elementary", "es", "ms", "hs"];
+    const NOISE: &[&str] = &[
+        "school",
+        "the",
+        "of",
+        "and",
+        "sch",
+        "elem",
+        "elementary",
+        "es",
+        "ms",
+        "hs",
+    ];
     s.to_lowercase()
         .split(|c: char| !c.is_alphanumeric())
         .filter(|t| !t.is_empty() && !NOISE.contains(t))
@@ -234,10 +322,15 @@ fn name_tokens(s: &str) -> std::collections::BTreeSet<String> {
 /// Suggests matches for directory schools with no external id, from the feed's schools that are
 /// matched to no school yet: same school number or NCES id, or similar names.
 pub fn suggest_schools(directory: &[School], feed: &[domain::School]) -> Vec<SchoolSuggestion> {
-    let taken: std::collections::BTreeSet<&str> =
-        directory.iter().flat_map(|s| s.external_ids.iter().map(String::as_str)).collect();
+    let taken: std::collections::BTreeSet<&str> = directory
+        .iter()
+        .flat_map(|s| s.external_ids.iter().map(String::as_str))
+        .collect();
     let mut out = Vec::new();
-    for s in directory.iter().filter(|s| s.external_ids.is_empty() && s.archived.is_none()) {
+    for s in directory
+        .iter()
+        .filter(|s| s.external_ids.is_empty() && s.archived.is_none())
+    {
         let mine = name_tokens(&s.name);
         let mut best: Option<SchoolSuggestion> = None;
         for f in feed.iter().filter(|f| !taken.contains(f.id.as_str())) {
@@ -273,7 +366,11 @@ pub fn suggest_schools(directory: &[School], feed: &[domain::School]) -> Vec<Sch
         }
         out.extend(best);
     }
-    out.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.school_id.cmp(&b.school_id)));
+    out.sort_by(|a, b| {
+        b.score
+            .total_cmp(&a.score)
+            .then(a.school_id.cmp(&b.school_id))
+    });
     out
 }
 
@@ -320,7 +417,10 @@ mod tests {
             feed_school("f3", "Jefferson High", None),
         ];
         let s = suggest_schools(&dir, &feed);
-        let pairs: Vec<_> = s.iter().map(|s| (s.school_id.as_str(), s.external_id.as_str())).collect();
+        let pairs: Vec<_> = s
+            .iter()
+            .map(|s| (s.school_id.as_str(), s.external_id.as_str()))
+            .collect();
         assert_eq!(pairs, vec![("s1", "f1"), ("s2", "f2")]);
     }
 

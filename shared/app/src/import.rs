@@ -4,7 +4,8 @@
 //! before the first write, and a re-import of the same file changes nothing.
 
 use domain::directory::{
-    Classroom, Enrollment, GuardianLink, LinkedRecord, MemberRole, Person, PersonKind, Record, School,
+    Classroom, Enrollment, GuardianLink, LinkedRecord, MemberRole, Person, PersonKind, Record,
+    School,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
@@ -37,7 +38,11 @@ pub enum ImportError {
     #[error("{file}: not a directory export: {message}")]
     Parse { file: String, message: String },
     #[error("{file}: {path}: {message}")]
-    Invalid { file: String, path: String, message: String },
+    Invalid {
+        file: String,
+        path: String,
+        message: String,
+    },
     #[error("{0}")]
     Store(#[from] store::StoreError),
 }
@@ -57,7 +62,12 @@ pub fn parse(file: &str, bytes: &[u8]) -> Result<DirectoryExport, ImportError> {
     })
 }
 
-fn check_kind(file: &str, list: &str, people: &[Person], kind: PersonKind) -> Result<(), ImportError> {
+fn check_kind(
+    file: &str,
+    list: &str,
+    people: &[Person],
+    kind: PersonKind,
+) -> Result<(), ImportError> {
     for (i, p) in people.iter().enumerate() {
         if p.kind != kind {
             return Err(ImportError::Invalid {
@@ -83,10 +93,20 @@ pub async fn import(
     check_kind(file, "staff", &export.staff, PersonKind::Staff)?;
     check_kind(file, "guardians", &export.guardians, PersonKind::Guardian)?;
 
-    let invalid = |path: String, message: String| ImportError::Invalid { file: file.into(), path, message };
+    let invalid = |path: String, message: String| ImportError::Invalid {
+        file: file.into(),
+        path,
+        message,
+    };
     let schools: BTreeSet<&str> = export.schools.iter().map(|s| s.id.as_str()).collect();
     let classrooms: BTreeSet<&str> = export.classrooms.iter().map(|c| c.id.as_str()).collect();
-    let people = || export.students.iter().chain(&export.staff).chain(&export.guardians);
+    let people = || {
+        export
+            .students
+            .iter()
+            .chain(&export.staff)
+            .chain(&export.guardians)
+    };
     let person_ids: BTreeSet<&str> = people().map(|p| p.id.as_str()).collect();
     let students: BTreeSet<&str> = export.students.iter().map(|p| p.id.as_str()).collect();
     let guardians: BTreeSet<&str> = export.guardians.iter().map(|p| p.id.as_str()).collect();
@@ -101,45 +121,77 @@ pub async fn import(
         .filter(|s| !schools.contains(s))
         .collect();
     for s in referenced {
-        if directory.get(district, &domain::directory::RecordKey::school(s)).await?.is_some() {
+        if directory
+            .get(district, &domain::directory::RecordKey::school(s))
+            .await?
+            .is_some()
+        {
             known_schools.insert(s.to_string());
         }
     }
     for (i, c) in export.classrooms.iter().enumerate() {
         if !known_schools.contains(&c.school_id) {
-            return Err(invalid(format!("classrooms[{i}].school_id"), "expected the id of a school in this file or the directory".into()));
+            return Err(invalid(
+                format!("classrooms[{i}].school_id"),
+                "expected the id of a school in this file or the directory".into(),
+            ));
         }
     }
-    for (list, ps) in [("students", &export.students), ("staff", &export.staff), ("guardians", &export.guardians)] {
+    for (list, ps) in [
+        ("students", &export.students),
+        ("staff", &export.staff),
+        ("guardians", &export.guardians),
+    ] {
         for (i, p) in ps.iter().enumerate() {
             if let Some(s) = p.school_ids.iter().find(|s| !known_schools.contains(*s)) {
                 let _ = s;
-                return Err(invalid(format!("{list}[{i}].school_ids"), "expected ids of schools in this file or the directory".into()));
+                return Err(invalid(
+                    format!("{list}[{i}].school_ids"),
+                    "expected ids of schools in this file or the directory".into(),
+                ));
             }
         }
     }
     for (i, e) in export.enrollments.iter().enumerate() {
         if !classrooms.contains(e.classroom_id.as_str()) {
-            return Err(invalid(format!("enrollments[{i}].classroom_id"), "expected the id of a classroom in this file".into()));
+            return Err(invalid(
+                format!("enrollments[{i}].classroom_id"),
+                "expected the id of a classroom in this file".into(),
+            ));
         }
         if !person_ids.contains(e.person_id.as_str()) {
-            return Err(invalid(format!("enrollments[{i}].person_id"), "expected the id of a person in this file".into()));
+            return Err(invalid(
+                format!("enrollments[{i}].person_id"),
+                "expected the id of a person in this file".into(),
+            ));
         }
         if e.role == MemberRole::Student && !students.contains(e.person_id.as_str()) {
-            return Err(invalid(format!("enrollments[{i}].role"), "a student membership must name a student".into()));
+            return Err(invalid(
+                format!("enrollments[{i}].role"),
+                "a student membership must name a student".into(),
+            ));
         }
     }
     for (i, g) in export.guardian_links.iter().enumerate() {
         if !students.contains(g.student_id.as_str()) {
-            return Err(invalid(format!("guardian_links[{i}].student_id"), "expected the id of a student in this file".into()));
+            return Err(invalid(
+                format!("guardian_links[{i}].student_id"),
+                "expected the id of a student in this file".into(),
+            ));
         }
         if !guardians.contains(g.guardian_id.as_str()) {
-            return Err(invalid(format!("guardian_links[{i}].guardian_id"), "expected the id of a guardian in this file".into()));
+            return Err(invalid(
+                format!("guardian_links[{i}].guardian_id"),
+                "expected the id of a guardian in this file".into(),
+            ));
         }
     }
     for (i, l) in export.linked_records.iter().enumerate() {
         if !students.contains(l.student_id.as_str()) {
-            return Err(invalid(format!("linked_records[{i}].student_id"), "expected the id of a student in this file".into()));
+            return Err(invalid(
+                format!("linked_records[{i}].student_id"),
+                "expected the id of a student in this file".into(),
+            ));
         }
     }
 
@@ -157,7 +209,13 @@ pub async fn import(
         .collect();
     let mut summary = ImportSummary::default();
     for chunk in records.chunks(500) {
-        let writes: Vec<Write> = chunk.iter().map(|r| Write::Put { record: r.clone(), expected: None }).collect();
+        let writes: Vec<Write> = chunk
+            .iter()
+            .map(|r| Write::Put {
+                record: r.clone(),
+                expected: None,
+            })
+            .collect();
         for outcome in directory.write(district, &writes).await? {
             match outcome {
                 WriteOutcome::Written => summary.written += 1,

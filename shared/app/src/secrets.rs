@@ -57,11 +57,17 @@ pub struct FileSecrets {
 
 impl FileSecrets {
     pub fn new(path: PathBuf) -> Self {
-        Self { path, lock: Mutex::new(()) }
+        Self {
+            path,
+            lock: Mutex::new(()),
+        }
     }
 
     fn err(&self, message: impl fmt::Display) -> SecretError {
-        SecretError::Store { path: self.path.display().to_string(), message: message.to_string() }
+        SecretError::Store {
+            path: self.path.display().to_string(),
+            message: message.to_string(),
+        }
     }
 
     fn load(&self) -> Result<BTreeMap<String, String>, SecretError> {
@@ -70,7 +76,10 @@ impl FileSecrets {
                 #[cfg(unix)]
                 {
                     use std::os::unix::fs::PermissionsExt;
-                    let mode = std::fs::metadata(&self.path).map_err(|e| self.err(e))?.permissions().mode();
+                    let mode = std::fs::metadata(&self.path)
+                        .map_err(|e| self.err(e))?
+                        .permissions()
+                        .mode();
                     if mode & 0o077 != 0 {
                         return Err(self.err(format!(
                             "the file is readable by others (mode {:o}); run: chmod 600 {}",
@@ -91,7 +100,10 @@ impl FileSecrets {
 impl SecretStore for FileSecrets {
     async fn get(&self, name: &str) -> Result<Secret, SecretError> {
         let _g = self.lock.lock().map_err(|_| self.err("lock poisoned"))?;
-        self.load()?.get(name).map(|v| Secret(v.clone())).ok_or_else(|| SecretError::Missing(name.to_string()))
+        self.load()?
+            .get(name)
+            .map(|v| Secret(v.clone()))
+            .ok_or_else(|| SecretError::Missing(name.to_string()))
     }
 
     async fn put(&self, name: &str, value: &Secret) -> Result<(), SecretError> {
@@ -127,14 +139,19 @@ pub struct MemorySecrets(Mutex<BTreeMap<String, String>>);
 #[async_trait]
 impl SecretStore for MemorySecrets {
     async fn get(&self, name: &str) -> Result<Secret, SecretError> {
-        let m = self.0.lock().map_err(|_| SecretError::Missing(name.to_string()))?;
-        m.get(name).map(|v| Secret(v.clone())).ok_or_else(|| SecretError::Missing(name.to_string()))
-    }
-    async fn put(&self, name: &str, value: &Secret) -> Result<(), SecretError> {
-        let mut m = self
+        let m = self
             .0
             .lock()
-            .map_err(|_| SecretError::Store { path: "memory".into(), message: "lock poisoned".into() })?;
+            .map_err(|_| SecretError::Missing(name.to_string()))?;
+        m.get(name)
+            .map(|v| Secret(v.clone()))
+            .ok_or_else(|| SecretError::Missing(name.to_string()))
+    }
+    async fn put(&self, name: &str, value: &Secret) -> Result<(), SecretError> {
+        let mut m = self.0.lock().map_err(|_| SecretError::Store {
+            path: "memory".into(),
+            message: "lock poisoned".into(),
+        })?;
         m.insert(name.to_string(), value.0.clone());
         Ok(())
     }
@@ -149,7 +166,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("credentials.json");
         let s = FileSecrets::new(path.clone());
-        assert!(matches!(s.get("d1/clever").await, Err(SecretError::Missing(_))));
+        assert!(matches!(
+            s.get("d1/clever").await,
+            Err(SecretError::Missing(_))
+        ));
         s.put("d1/clever", &Secret::new("tok-123")).await.unwrap();
         assert_eq!(s.get("d1/clever").await.unwrap().expose(), "tok-123");
         assert_eq!(format!("{:?}", Secret::new("tok-123")), "Secret(***)");
