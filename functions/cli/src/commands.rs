@@ -238,10 +238,10 @@ pub fn source_from_args(
             if auth == "oauth2" && a.token_url.is_none() {
                 return Err(usage("--auth oauth2 needs --token-url"));
             }
-            if let Some(sig) = &a.signature {
-                if !["hmac-sha256", "hmac-sha1"].contains(&sig.as_str()) {
-                    return Err(usage("--signature must be hmac-sha256 or hmac-sha1"));
-                }
+            if let Some(sig) = &a.signature
+                && !["hmac-sha256", "hmac-sha1"].contains(&sig.as_str())
+            {
+                return Err(usage("--signature must be hmac-sha256 or hmac-sha1"));
             }
             (
                 SourceConfig::OnerosterApi {
@@ -288,10 +288,10 @@ pub fn source_from_args(
                     "--host-key must be a SHA256 fingerprint, e.g. SHA256:abc... (ssh-keygen -lf key.pub)",
                 ));
             }
-            if let Some(f) = &a.format {
-                if !["oneroster-csv", "clever-csv"].contains(&f.as_str()) {
-                    return Err(usage("--format must be oneroster-csv or clever-csv"));
-                }
+            if let Some(f) = &a.format
+                && !["oneroster-csv", "clever-csv"].contains(&f.as_str())
+            {
+                return Err(usage("--format must be oneroster-csv or clever-csv"));
             }
             (
                 SourceConfig::Sftp {
