@@ -12,7 +12,9 @@ use store::ObjectStore;
 
 #[derive(Debug, thiserror::Error)]
 pub enum FetchError {
-    #[error("district {0} has no source; connect one: rostersync connect --district {0} --source ...")]
+    #[error(
+        "district {0} has no source; connect one: rostersync connect --district {0} --source ..."
+    )]
     NotConnected(String),
     #[error("the source secret is missing: {0}")]
     Secret(#[from] SecretError),
@@ -20,6 +22,9 @@ pub enum FetchError {
     Source(#[from] SourceError),
     #[error("{0}")]
     Unsupported(String),
+    #[cfg(feature = "sftp")]
+    #[error(transparent)]
+    Sftp(#[from] sftp::SftpError),
 }
 
 impl FetchError {
@@ -28,6 +33,12 @@ impl FetchError {
             Self::Source(e) => e.reason(),
             Self::Secret(_) => domain::FailureReason::WrongCredentials,
             Self::NotConnected(_) | Self::Unsupported(_) => domain::FailureReason::InvalidInput,
+            #[cfg(feature = "sftp")]
+            Self::Sftp(e) if e.is_credentials() => domain::FailureReason::WrongCredentials,
+            #[cfg(feature = "sftp")]
+            Self::Sftp(e) if e.is_transient() => domain::FailureReason::SourceUnavailable,
+            #[cfg(feature = "sftp")]
+            Self::Sftp(_) => domain::FailureReason::InvalidInput,
         }
     }
     /// The issues to report (file, line, column), for invalid feeds.
@@ -47,7 +58,10 @@ pub struct ObjectRaw {
 
 impl ObjectRaw {
     pub fn new(store: Arc<dyn ObjectStore>, district: &str, run_id: &str) -> Self {
-        Self { store, prefix: format!("districts/{district}/runs/{run_id}/raw/") }
+        Self {
+            store,
+            prefix: format!("districts/{district}/runs/{run_id}/raw/"),
+        }
     }
 }
 
@@ -57,7 +71,10 @@ impl RawSink for ObjectRaw {
         self.store
             .put(&format!("{}{name}", self.prefix), body)
             .await
-            .map_err(|e| SourceError::Unavailable { path: format!("raw/{name}"), detail: e.to_string() })
+            .map_err(|e| SourceError::Unavailable {
+                path: format!("raw/{name}"),
+                detail: e.to_string(),
+            })
     }
 }
 
@@ -73,7 +90,9 @@ pub enum FileFormat {
 pub fn detect_format(files: &FileSet) -> Option<FileFormat> {
     if files.contains("manifest.csv") || files.contains("users.csv") {
         Some(FileFormat::OneRosterCsv)
-    } else if files.find_ignore_case("students.csv").is_some() && files.find_ignore_case("sections.csv").is_some() {
+    } else if files.find_ignore_case("students.csv").is_some()
+        && files.find_ignore_case("sections.csv").is_some()
+    {
         Some(FileFormat::CleverCsv)
     } else if files.contains("users.json") && files.contains("sections.json") {
         Some(FileFormat::CleverJson)
@@ -83,7 +102,11 @@ pub fn detect_format(files: &FileSet) -> Option<FileFormat> {
 }
 
 /// Reads a file set in the given format (copying every file verbatim to `raw`).
-pub async fn read_files(files: &FileSet, format: FileFormat, raw: &mut dyn RawSink) -> Result<Roster, SourceError> {
+pub async fn read_files(
+    files: &FileSet,
+    format: FileFormat,
+    raw: &mut dyn RawSink,
+) -> Result<Roster, SourceError> {
     let names: Vec<String> = files.names().map(str::to_string).collect();
     for name in &names {
         raw.put(format!("files/{name}"), files.read(name)?).await?;
@@ -104,8 +127,15 @@ pub async fn read_files(files: &FileSet, format: FileFormat, raw: &mut dyn RawSi
 }
 
 /// Fetches the district's roster from its source.
-pub async fn fetch_roster(district: &District, secrets: &dyn SecretStore, raw: &mut dyn RawSink) -> Result<Roster, FetchError> {
-    let source = district.source.as_ref().ok_or_else(|| FetchError::NotConnected(district.id.clone()))?;
+pub async fn fetch_roster(
+    district: &District,
+    secrets: &dyn SecretStore,
+    raw: &mut dyn RawSink,
+) -> Result<Roster, FetchError> {
+    let source = district
+        .source
+        .as_ref()
+        .ok_or_else(|| FetchError::NotConnected(district.id.clone()))?;
     match source {
         SourceConfig::OnerosterCsv { path } => {
             let files = FileSet::open(path)?;
@@ -133,17 +163,33 @@ pub async fn fetch_roster(district: &District, secrets: &dyn SecretStore, raw: &
             let cfg = oneroster_config(source, secret.expose())?;
             Ok(sources::oneroster_api::fetch(&cfg, raw).await?)
         }
+        // A drop-fed source has no roster to fetch on demand: `app::drops::pull_and_start`
+        // pulls the next drop and ingests it exactly once (what `rostersync sync` and
+        // `app::runs::start` do for it).
         SourceConfig::Sftp { .. } => Err(FetchError::Unsupported(
-            "SFTP sources are pulled by sftp-pull into the drops folder; run `rostersync sync` after a drop, or see the SFTP section of the README".into(),
+            "an SFTP district is read drop by drop: run `rostersync sync --district D`, which pulls the next complete drop and ingests it".into(),
         )),
     }
 }
 
 /// Builds the OneRoster REST client configuration from a district's source and its secret.
-pub fn oneroster_config(source: &SourceConfig, secret: &str) -> Result<sources::oneroster_api::OneRosterConfig, FetchError> {
+pub fn oneroster_config(
+    source: &SourceConfig,
+    secret: &str,
+) -> Result<sources::oneroster_api::OneRosterConfig, FetchError> {
     use sources::oneroster_api::{OneRosterAuth, OneRosterConfig, SignatureMethod};
-    let SourceConfig::OnerosterApi { base_url, client_id, auth, token_url, signature, .. } = source else {
-        return Err(FetchError::Unsupported("not a OneRoster REST source".into()));
+    let SourceConfig::OnerosterApi {
+        base_url,
+        client_id,
+        auth,
+        token_url,
+        signature,
+        ..
+    } = source
+    else {
+        return Err(FetchError::Unsupported(
+            "not a OneRoster REST source".into(),
+        ));
     };
     let auth = match auth.as_str() {
         "oauth2" => OneRosterAuth::OAuth2 {

@@ -18,6 +18,11 @@ pub enum RunError {
     Pipeline(#[from] PipelineError),
     #[error(transparent)]
     Store(#[from] store::StoreError),
+    #[error(transparent)]
+    Drop(#[from] crate::drops::DropError),
+    /// A drop-fed (SFTP) district has no new complete drop: no run was started.
+    #[error("nothing new to sync: {0}")]
+    NothingNew(String),
 }
 
 /// A run id that sorts by start time: `20261128T140501Z-3f9a1c`.
@@ -53,7 +58,11 @@ pub async fn fail_run(ports: &Ports, mut run: Run, error: &FetchError) -> Result
             domain::FailureReason::SourceUnavailable => IssueCode::SourceUnavailable,
             _ => IssueCode::InvalidResponse,
         };
-        issues.push(Issue::error(code, Location::api("source"), error.to_string()));
+        issues.push(Issue::error(
+            code,
+            Location::api("source"),
+            error.to_string(),
+        ));
     }
     ports.runs.create_run(&run).await.or_else(|e| match e {
         store::StoreError::Conflict(_) => Ok(()),
@@ -93,9 +102,21 @@ pub enum Started {
     Ended(Box<Report>),
 }
 
-/// Fetches the district's source and stages the run.
-pub async fn start(ports: &Ports, secrets: &dyn SecretStore, district_id: &str, dry_run: bool) -> Result<Started, RunError> {
+/// Fetches the district's source and stages the run. A drop-fed (SFTP) district pulls and
+/// ingests its next complete drop instead, or answers [`RunError::NothingNew`].
+pub async fn start(
+    ports: &Ports,
+    secrets: &dyn SecretStore,
+    district_id: &str,
+    dry_run: bool,
+) -> Result<Started, RunError> {
     let district = crate::admin::district(ports.runs.as_ref(), district_id).await?;
+    if matches!(
+        district.source,
+        Some(domain::district::SourceConfig::Sftp { .. })
+    ) {
+        return crate::drops::pull_and_start(ports, secrets, &district, dry_run).await;
+    }
     let run = new_run(&district, dry_run, ports.clock.now());
     let span = tracing::info_span!("run", district = %district.id, run_id = %run.run_id);
     let _g = span.enter();
@@ -111,7 +132,12 @@ pub async fn start(ports: &Ports, secrets: &dyn SecretStore, district_id: &str, 
 }
 
 /// Stages an already-read roster (drops, tests).
-pub async fn stage_roster(ports: &Ports, district: &District, mut run: Run, roster: Roster) -> Result<Started, RunError> {
+pub async fn stage_roster(
+    ports: &Ports,
+    district: &District,
+    mut run: Run,
+    roster: Roster,
+) -> Result<Started, RunError> {
     run.source = roster.source;
     match sync::pipeline::stage(ports, district, &run, roster).await? {
         StageOutcome::Staged { .. } => Ok(Started::Staged(run)),
@@ -120,9 +146,16 @@ pub async fn stage_roster(ports: &Ports, district: &District, mut run: Run, rost
 }
 
 /// One whole run on this machine: fetch, stage, then drain the queue until the run ends.
-pub async fn sync_once(ports: &Ports, secrets: &dyn SecretStore, district_id: &str, dry_run: bool) -> Result<Report, RunError> {
+pub async fn sync_once(
+    ports: &Ports,
+    secrets: &dyn SecretStore,
+    district_id: &str,
+    dry_run: bool,
+) -> Result<Report, RunError> {
     match start(ports, secrets, district_id, dry_run).await? {
         Started::Ended(report) => Ok(*report),
-        Started::Staged(run) => Ok(sync::pipeline::run_local(ports, &run.district, &run.run_id).await?),
+        Started::Staged(run) => {
+            Ok(sync::pipeline::run_local(ports, &run.district, &run.run_id).await?)
+        }
     }
 }
