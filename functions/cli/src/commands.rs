@@ -111,7 +111,8 @@ async fn dispatch(out: Out, env: &LocalEnv, command: Command) -> anyhow::Result<
             })?;
         }
         Command::Check(a) => {
-            return crate::commands::sync(out, env, &a.district, true, &SourceArgs::default()).await;
+            return crate::commands::sync(out, env, &a.district, true, &SourceArgs::default())
+                .await;
         }
         Command::Sync(a) => {
             return crate::commands::sync(out, env, &a.district, a.dry_run, &a.source).await;
@@ -692,7 +693,24 @@ pub async fn sync(
             if dry_run { "Self-checking" } else { "Syncing" }
         ));
     }
-    let report = sync_once(env, district, dry_run).await?;
+    let report = match app::runs::sync_once(&ports(env), env.secrets.as_ref(), district, dry_run)
+        .await
+    {
+        Ok(r) => r,
+        // A drop-fed (SFTP) district with no new complete drop: not an error, no run.
+        Err(app::runs::RunError::NothingNew(why)) => {
+            if out.json {
+                println!(
+                    "{}",
+                    serde_json::json!({ "district": district, "run_id": null, "status": "nothing_new", "reason": why })
+                );
+            } else {
+                out.say(format!("Nothing to sync for district {district}: {why}."));
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
+        Err(e) => return Err(e.into()),
+    };
     out.emit(&report, || render_report(&report))?;
     Ok(exit_for(&report))
 }
