@@ -421,7 +421,8 @@ mod tests {
             .iter()
             .map(|s| (s.school_id.as_str(), s.external_id.as_str()))
             .collect();
-        assert_eq!(pairs, vec![("s1", "f1"), ("s2", "f2")]);
+        // Highest score first: a shared school number outweighs a shared name.
+        assert_eq!(pairs, vec![("s2", "f2"), ("s1", "f1")]);
     }
 
     #[test]
