@@ -1,0 +1,7 @@
+//! The integration-test binary: the whole pipeline on the local adapters (SQLite, folder object
+//! store, SQLite queue), from generated feeds in every format to reports, crashes, safeguards,
+//! clean-up, privacy of logs and the CLI.
+
+mod crash;
+mod local_sync;
+mod round_trip;
