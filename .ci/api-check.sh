@@ -3,7 +3,7 @@
 # response that violates the OpenAPI document.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build -p cli --locked --quiet
+cargo build -p cli --quiet
 bin="$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/debug/rostersync"
 data="$(mktemp -d)"
 port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')"
