@@ -12,7 +12,8 @@
 
 use crate::SourceError;
 use crate::files::FileSet;
-use crate::files::table::{Col, FastMap, FastSet, Row, Table, derived_id, error};
+use crate::files::ids::{IdMap, IdSet};
+use crate::files::table::{Col, FastSet, Row, Table, derived_id, error};
 use domain::{
     Contact, ContactLink, ContactType, Course, Coverage, Email, Enrollment, EnrollmentRole,
     FeedMode, Issue, IssueCode, Location, PhoneType, Relationship, Roster, School, Section,
@@ -105,14 +106,14 @@ pub fn read(files: &FileSet) -> Result<Roster, SourceError> {
             ..Roster::default()
         },
         w,
-        schools: FastSet::default(),
-        students: FastMap::default(),
-        staff: FastMap::default(),
-        staff_by_email: FastMap::default(),
-        contacts: FastMap::default(),
-        sections: FastMap::default(),
-        terms: FastSet::default(),
-        courses: FastSet::default(),
+        schools: IdSet::default(),
+        students: IdMap::default(),
+        staff: IdMap::default(),
+        staff_by_email: IdMap::default(),
+        contacts: IdMap::default(),
+        sections: IdMap::default(),
+        terms: IdSet::default(),
+        courses: IdSet::default(),
     };
     r.read_schools(&mut schools_t, &schools_c)?;
     r.read_students(&mut students_t, &students_c)?;
@@ -345,26 +346,26 @@ impl EnrolCols {
 struct Reader {
     roster: Roster,
     w: Vec<Issue>,
-    schools: FastSet<String>,
+    schools: IdSet,
     /// Student index by id.
-    students: FastMap<String, usize>,
+    students: IdMap<usize>,
     /// Staff index by teacher or staff id.
-    staff: FastMap<String, usize>,
+    staff: IdMap<usize>,
     /// Staff index by lower-cased email, to merge staff.csv rows into teachers.
-    staff_by_email: FastMap<String, usize>,
+    staff_by_email: IdMap<usize>,
     /// Contact index by dedup key.
-    contacts: FastMap<String, usize>,
+    contacts: IdMap<usize>,
     /// Section index by id.
-    sections: FastMap<String, usize>,
-    terms: FastSet<String>,
-    courses: FastSet<String>,
+    sections: IdMap<usize>,
+    terms: IdSet,
+    courses: IdSet,
 }
 
 /// Checks a row's `School_id` against schools.csv; `None` (with a warning) when unknown.
 fn school_of<'r>(
     row: &Row<'r>,
     col: Col,
-    schools: &FastSet<String>,
+    schools: &IdSet,
     w: &mut Vec<Issue>,
     consequence: &str,
 ) -> Option<&'r str> {
@@ -384,7 +385,7 @@ impl Reader {
             let Some(id) = row.need(c.id, w, "the row is ignored") else {
                 continue;
             };
-            if !self.schools.insert(id.to_string()) {
+            if !self.schools.insert(id) {
                 row.duplicate(c.id, w);
                 continue;
             }
@@ -406,6 +407,11 @@ impl Reader {
     }
 
     fn read_students(&mut self, t: &mut Table<'_>, c: &StudentCols) -> Result<(), SourceError> {
+        // Room for a student and a contact per row: only the part used is ever touched.
+        let rows = t.rows_hint();
+        self.students.reserve(rows);
+        self.roster.students.reserve(rows);
+        self.roster.contacts.reserve(rows);
         let w = &mut self.w;
         while let Some(row) = t.next_row()? {
             let Some(id) = row.need(c.id, w, "the row is ignored") else {
@@ -448,7 +454,7 @@ impl Reader {
                         home_language: row.get(c.language, w).map(str::to_string),
                     });
                     let i = self.roster.students.len() - 1;
-                    self.students.insert(id.to_string(), i);
+                    self.students.insert(id, i);
                     i
                 }
             };
@@ -498,7 +504,7 @@ impl Reader {
             let email = row.email(c.email, w);
             let i = self.roster.staff.len();
             if let Some(e) = &email {
-                self.staff_by_email.entry(e.key()).or_insert(i);
+                self.staff_by_email.or_insert(&e.key(), i);
             }
             self.roster.staff.push(Staff {
                 id: id.to_string(),
@@ -516,7 +522,7 @@ impl Reader {
                 phone: None,
                 language: None,
             });
-            self.staff.insert(id.to_string(), i);
+            self.staff.insert(id, i);
         }
         Ok(())
     }
@@ -552,12 +558,12 @@ impl Reader {
                         st.title = title.map(str::to_string);
                     }
                 }
-                self.staff.entry(id.to_string()).or_insert(i);
+                self.staff.or_insert(id, i);
                 continue;
             }
             let i = self.roster.staff.len();
             if let Some(e) = &email {
-                self.staff_by_email.entry(e.key()).or_insert(i);
+                self.staff_by_email.or_insert(&e.key(), i);
             }
             self.roster.staff.push(Staff {
                 id: id.to_string(),
@@ -575,7 +581,7 @@ impl Reader {
                 phone: None,
                 language: None,
             });
-            self.staff.insert(id.to_string(), i);
+            self.staff.insert(id, i);
         }
         Ok(())
     }
@@ -606,7 +612,7 @@ impl Reader {
                 );
                 let name = term_name.unwrap_or_default();
                 let tid = derived_id("term", &[name, &s, &e]);
-                if self.terms.insert(tid.clone()) {
+                if self.terms.insert(&tid) {
                     self.roster.terms.push(Term {
                         id: tid.clone(),
                         name: if name.is_empty() {
@@ -628,7 +634,7 @@ impl Reader {
                 (None, Some(name)) => Some(derived_id("course", &[name])),
             };
             if let Some(cid) = &course_id
-                && self.courses.insert(cid.clone())
+                && self.courses.insert(cid)
             {
                 self.roster.courses.push(Course {
                     id: cid.clone(),
@@ -653,8 +659,7 @@ impl Reader {
                 term_ids,
                 class_type: None,
             });
-            self.sections
-                .insert(id.to_string(), self.roster.sections.len() - 1);
+            self.sections.insert(id, self.roster.sections.len() - 1);
             // Teachers: the primary, then co-teachers in column order.
             let primary = row.need(c.teacher, w, "the section has no primary teacher");
             let mut teachers: Vec<(Col, Option<&str>)> = vec![(c.teacher, primary)];
@@ -692,8 +697,11 @@ impl Reader {
     }
 
     fn read_enrollments(&mut self, t: &mut Table<'_>, c: &EnrolCols) -> Result<(), SourceError> {
+        let rows = t.rows_hint();
+        self.roster.enrollments.reserve(rows);
         let w = &mut self.w;
-        let mut pairs: FastSet<(usize, usize)> = FastSet::default();
+        let mut pairs: FastSet<(usize, usize)> =
+            FastSet::with_capacity_and_hasher(rows, Default::default());
         while let Some(row) = t.next_row()? {
             let Some(section) = row.need(c.section, w, "the row is ignored") else {
                 continue;
@@ -760,7 +768,7 @@ fn read_contact(
     c: &StudentCols,
     student_id: String,
     contacts: &mut Vec<Contact>,
-    by_key: &mut FastMap<String, usize>,
+    by_key: &mut IdMap<usize>,
     w: &mut Vec<Issue>,
 ) {
     let name = row.get(c.contact_name, w);
@@ -820,7 +828,13 @@ fn read_contact(
         if !normalised.is_empty() {
             normalised.push(' ');
         }
-        normalised.extend(word.chars().flat_map(char::to_lowercase));
+        if word.is_ascii() {
+            let from = normalised.len();
+            normalised.push_str(word);
+            normalised[from..].make_ascii_lowercase();
+        } else {
+            normalised.extend(word.chars().flat_map(char::to_lowercase));
+        }
     }
     // The dedup key; the (hashed) id is only computed for a new contact.
     let mut key = String::with_capacity(normalised.len() + 40);
@@ -890,7 +904,7 @@ fn read_contact(
         return;
     };
     let (first_name, last_name) = split_name(name.unwrap_or_default());
-    by_key.insert(key, contacts.len());
+    by_key.insert(&key, contacts.len());
     contacts.push(Contact {
         id,
         first_name,

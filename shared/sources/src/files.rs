@@ -7,6 +7,7 @@
 //! `export/users.csv` is found as `users.csv`. Look-ups are exact ([`FileSet::find`], for
 //! OneRoster) or ASCII-case-insensitive ([`FileSet::find_ignore_case`], for Clever CSV).
 
+pub(crate) mod ids;
 pub(crate) mod table;
 
 use crate::SourceError;

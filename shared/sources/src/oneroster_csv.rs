@@ -16,7 +16,8 @@
 
 use crate::SourceError;
 use crate::files::FileSet;
-use crate::files::table::{Col, FastMap, FastSet, Row, Table, error, list};
+use crate::files::ids::{IdMap, IdSet};
+use crate::files::table::{Col, FastSet, Row, Table, error, list};
 use domain::{
     ClassType, Contact, ContactLink, ContactType, Course, Coverage, Deletion, Enrollment,
     EnrollmentRole, EntityKind, FeedMode, Issue, IssueCode, Location, Relationship, Roster, School,
@@ -122,14 +123,13 @@ pub fn read(files: &FileSet) -> Result<Roster, SourceError> {
             ..Roster::default()
         },
         w: warnings,
-        orgs: FastMap::default(),
-        terms: FastSet::default(),
-        courses: FastSet::default(),
-        users: FastMap::default(),
+        orgs: IdMap::default(),
+        terms: IdSet::default(),
+        courses: IdSet::default(),
+        users: IdMap::default(),
         contact_rel: Vec::new(),
-        classes: FastMap::default(),
-        derived_schools: FastSet::default(),
-        hasher: std::collections::hash_map::RandomState::new(),
+        classes: IdMap::default(),
+        derived_schools: IdSet::default(),
     };
     if let (Some(t), Some(c)) = (orgs_t.as_mut(), orgs_c) {
         r.read_orgs(t, &c)?;
@@ -623,7 +623,8 @@ enum UserRef {
 struct Agent {
     /// The user whose row carried the entry.
     from: UserRef,
-    target: String,
+    /// Where the named id sits in the shared text of all entries.
+    target: std::ops::Range<usize>,
     line: u64,
 }
 
@@ -633,16 +634,15 @@ struct Reader {
     roster: Roster,
     w: Vec<Issue>,
     /// Orgs read from `orgs.csv` (empty when it was not sent).
-    orgs: FastMap<String, OrgKind>,
-    terms: FastSet<String>,
-    courses: FastSet<String>,
-    users: FastMap<String, UserRef>,
+    orgs: IdMap<OrgKind>,
+    terms: IdSet,
+    courses: IdSet,
+    users: IdMap<UserRef>,
     /// The relationship of each contact, by index in `roster.contacts`.
     contact_rel: Vec<Relationship>,
     /// Section index by class id.
-    classes: FastMap<String, usize>,
-    derived_schools: FastSet<String>,
-    hasher: std::collections::hash_map::RandomState,
+    classes: IdMap<usize>,
+    derived_schools: IdSet,
 }
 
 impl Reader {
@@ -671,7 +671,7 @@ impl Reader {
                     OrgKind::Other
                 }
             };
-            self.orgs.insert(id.to_string(), kind);
+            self.orgs.insert(id, kind);
             if is_deleted(&row, c.status, w) {
                 if delta && kind == OrgKind::School {
                     self.roster.deletions.push(Deletion {
@@ -718,7 +718,7 @@ impl Reader {
             let Some(id) = row.need(c.id, w, "the row is ignored") else {
                 continue;
             };
-            if !self.terms.insert(id.to_string()) {
+            if !self.terms.insert(id) {
                 row.duplicate(c.id, w);
                 continue;
             }
@@ -741,7 +741,7 @@ impl Reader {
             let Some(id) = row.need(c.id, w, "the row is ignored") else {
                 continue;
             };
-            if !self.courses.insert(id.to_string()) {
+            if !self.courses.insert(id) {
                 row.duplicate(c.id, w);
                 continue;
             }
@@ -788,7 +788,7 @@ impl Reader {
     }
 
     fn derive_school(&mut self, id: &str) {
-        if self.derived_schools.insert(id.to_string()) {
+        if self.derived_schools.insert(id) {
             self.roster.schools.push(School {
                 id: id.to_string(),
                 name: id.to_string(),
@@ -807,6 +807,15 @@ impl Reader {
         let delta = self.modes.users == FeedMode::Delta;
         let mut deleted = 0;
         let mut agents: Vec<Agent> = Vec::new();
+        let mut agent_ids = String::new();
+        // Room for every row in each list: only the part used is ever touched (the rest stays
+        // virtual), and growing lists of big records by copying is a good part of the cost.
+        let rows = t.rows_hint();
+        self.users.reserve(rows);
+        self.roster.students.reserve(rows);
+        self.roster.staff.reserve(rows);
+        self.roster.contacts.reserve(rows);
+        self.contact_rel.reserve(rows);
         while let Some(row) = t.next_row()? {
             let w = &mut self.w;
             let Some(id) = row.need(c.id, w, "the row is ignored") else {
@@ -823,11 +832,11 @@ impl Reader {
                     "student, teacher, aide, proctor, administrator, parent, guardian, relative",
                     "the row is ignored",
                 );
-                self.users.insert(id.to_string(), UserRef::Gone);
+                self.users.insert(id, UserRef::Gone);
                 continue;
             };
             if is_deleted(&row, c.status, w) {
-                self.users.insert(id.to_string(), UserRef::Gone);
+                self.users.insert(id, UserRef::Gone);
                 deleted += 1;
                 if delta {
                     self.roster.deletions.push(Deletion {
@@ -914,26 +923,34 @@ impl Reader {
                     UserRef::Contact(self.roster.contacts.len() - 1)
                 }
             };
-            self.users.insert(id.to_string(), me);
+            self.users.insert(id, me);
             if matches!(me, UserRef::Student(_) | UserRef::Contact(_)) {
                 for target in list(row.get(c.agents, w)) {
+                    let start = agent_ids.len();
+                    agent_ids.push_str(target);
                     agents.push(Agent {
                         from: me,
-                        target: target.to_string(),
+                        target: start..agent_ids.len(),
                         line: row.line,
                     });
                 }
             }
         }
-        self.link_agents(agents, c.agents);
+        self.link_agents(&agents, &agent_ids, c.agents);
         Ok(deleted)
     }
 
     /// Links contacts and students named in each other's `agentSourcedIds`.
-    fn link_agents(&mut self, agents: Vec<Agent>, col: Col) {
+    fn link_agents(&mut self, agents: &[Agent], ids: &str, col: Col) {
         let col_no = col.map(|c| c as u64 + 1);
+        // (contact, student) pairs already linked: both sides may name each other.
+        let mut linked: FastSet<(usize, usize)> =
+            FastSet::with_capacity_and_hasher(agents.len(), Default::default());
         for a in agents {
-            let target = self.users.get(a.target.as_str()).copied();
+            let target = ids
+                .get(a.target.clone())
+                .and_then(|t| self.users.get(t))
+                .copied();
             let (contact, student) = match (a.from, target) {
                 (UserRef::Student(s), Some(UserRef::Contact(c)))
                 | (UserRef::Contact(c), Some(UserRef::Student(s))) => (c, s),
@@ -959,7 +976,7 @@ impl Reader {
             ) else {
                 continue;
             };
-            if !cont.links.iter().any(|l| l.student_id == st.id) {
+            if linked.insert((contact, student)) {
                 cont.links.push(ContactLink {
                     student_id: st.id.clone(),
                     relationship: self.contact_rel.get(contact).copied(),
@@ -1002,6 +1019,8 @@ impl Reader {
 
     fn read_classes(&mut self, t: &mut Table<'_>, c: &ClassCols) -> Result<(), SourceError> {
         let delta = self.modes.classes == FeedMode::Delta;
+        self.classes.reserve(t.rows_hint());
+        self.roster.sections.reserve(t.rows_hint());
         while let Some(row) = t.next_row()? {
             let w = &mut self.w;
             let Some(id) = row.need(c.id, w, "the row is ignored") else {
@@ -1012,7 +1031,7 @@ impl Reader {
                 continue;
             }
             if is_deleted(&row, c.status, w) {
-                self.classes.insert(id.to_string(), usize::MAX);
+                self.classes.insert(id, usize::MAX);
                 if delta {
                     self.roster.deletions.push(Deletion {
                         entity: EntityKind::Classrooms,
@@ -1088,8 +1107,7 @@ impl Reader {
                 term_ids,
                 class_type,
             });
-            self.classes
-                .insert(id.to_string(), self.roster.sections.len() - 1);
+            self.classes.insert(id, self.roster.sections.len() - 1);
         }
         Ok(())
     }
@@ -1099,12 +1117,16 @@ impl Reader {
         let classes_checked = self.modes.classes == FeedMode::Bulk;
         let users_checked = self.modes.users == FeedMode::Bulk;
         let orgs_checked = self.modes.orgs == FeedMode::Bulk;
-        let mut ids: FastSet<u64> = FastSet::default();
-        let mut pairs: FastSet<(usize, usize, EnrollmentRole)> = FastSet::default();
+        let rows = t.rows_hint();
+        let mut ids: FastSet<u64> = FastSet::with_capacity_and_hasher(rows, Default::default());
+        let hasher = std::collections::hash_map::RandomState::new();
+        let mut pairs: FastSet<(usize, usize, EnrollmentRole)> =
+            FastSet::with_capacity_and_hasher(rows, Default::default());
+        self.roster.enrollments.reserve(rows);
         let w = &mut self.w;
         while let Some(row) = t.next_row()? {
             if let Some(id) = row.get(c.id, w) {
-                if !ids.insert(self.hasher.hash_one(id)) {
+                if !ids.insert(hasher.hash_one(id)) {
                     row.duplicate(c.id, w);
                     continue;
                 }
@@ -1268,16 +1290,23 @@ fn user_ids(raw: Option<&str>) -> (Option<&str>, Option<&str>) {
         if id.is_empty() {
             continue;
         }
-        let kind: String = kind
-            .chars()
-            .filter(char::is_ascii_alphanumeric)
-            .map(|c| c.to_ascii_lowercase())
-            .collect();
-        match kind.as_str() {
-            "sis" | "sisid" => {
+        // The kind's ASCII letters and digits, lower-cased (no allocation: the known kinds are
+        // short, so a longer one is none of them).
+        let mut buf = [0u8; 16];
+        let mut n = 0;
+        for c in kind.bytes().filter(u8::is_ascii_alphanumeric) {
+            if n == buf.len() {
+                n = 0;
+                break;
+            }
+            buf[n] = c.to_ascii_lowercase();
+            n += 1;
+        }
+        match &buf[..n] {
+            b"sis" | b"sisid" => {
                 sis.get_or_insert(id);
             }
-            "state" | "stateid" | "ssid" | "statestudentid" => {
+            b"state" | b"stateid" | b"ssid" | b"statestudentid" => {
                 state.get_or_insert(id);
             }
             _ => {}
