@@ -11,6 +11,8 @@ pub mod transport;
 
 pub use transport::{Clock, SystemClock};
 
+use crate::files::ids::IdSet;
+use crate::files::table::FastSet;
 use crate::{RawSink, SourceError};
 use domain::{
     Contact, ContactLink, ContactType, Course, Coverage, Email, Enrollment, EnrollmentRole,
@@ -18,7 +20,7 @@ use domain::{
     Section, SourceDistrict, SourceKind, Staff, StaffRole, Student, Term, parse_date,
 };
 use serde::de::DeserializeOwned;
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::HashSet;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -255,6 +257,21 @@ pub fn parse_page<T: DeserializeOwned>(
     path: &str,
     body: &[u8],
 ) -> Result<model::ListResponse<T>, SourceError> {
+    // Straight into the records: no `serde_json::Value` tree (several times the page's size).
+    // A page that does not parse this way is parsed again below, record by record, so that
+    // what is reported (and any record `Value` parsing accepts) is exactly as before.
+    if let Ok(page) = serde_json::from_slice::<model::ListResponse<T>>(body) {
+        return Ok(page);
+    }
+    parse_page_by_record(path, body)
+}
+
+/// [`parse_page`] through `serde_json::Value`: envelope errors first, then the first record of
+/// the wrong shape, with its index.
+fn parse_page_by_record<T: DeserializeOwned>(
+    path: &str,
+    body: &[u8],
+) -> Result<model::ListResponse<T>, SourceError> {
     let page: model::ListResponse<serde_json::Value> =
         serde_json::from_slice(body).map_err(|e| json_error(path, &e))?;
     let mut data = Vec::with_capacity(page.data.len());
@@ -299,6 +316,11 @@ pub const JSON_FILES: [&str; 6] = [
 /// Reads a folder holding one JSON envelope per endpoint (`schools.json`, `users.json`,
 /// `sections.json` required; `districts.json`, `terms.json`, `courses.json` optional).
 /// `files` returns a file's bytes by name, `None` when absent.
+///
+/// The same as [`from_pages`] over every file, but the users are converted and dropped before
+/// `sections.json` is parsed, so the parsed users never sit beside the parsed sections. Errors
+/// are those of the first bad file in the order districts, schools, users, sections, terms,
+/// courses, as when every file is parsed first.
 pub fn read_json_dir(files: impl Fn(&str) -> Option<Vec<u8>>) -> Result<Roster, SourceError> {
     fn one<T: DeserializeOwned>(
         files: &impl Fn(&str) -> Option<Vec<u8>>,
@@ -318,232 +340,306 @@ pub fn read_json_dir(files: impl Fn(&str) -> Option<Vec<u8>>) -> Result<Roster, 
             None => Ok(Vec::new()),
         }
     }
-    let pages = CleverPages {
-        districts: one(&files, "districts.json", false)?,
-        schools: one(&files, "schools.json", true)?,
-        users: one(&files, "users.json", true)?,
-        sections: one(&files, "sections.json", true)?,
-        terms: one(&files, "terms.json", false)?,
-        courses: one(&files, "courses.json", false)?,
+    let districts = one::<model::District>(&files, "districts.json", false)?;
+    let schools = one::<model::School>(&files, "schools.json", true)?;
+    // Small files, read early; their errors rank after those of users and sections.
+    let terms = one::<model::Term>(&files, "terms.json", false);
+    let courses = one::<model::Course>(&files, "courses.json", false);
+    let users = one::<model::User>(&files, "users.json", true)?;
+    let (terms, courses) = match (terms, courses) {
+        (Ok(t), Ok(k)) => (t, k),
+        (terms, courses) => {
+            one::<model::Section>(&files, "sections.json", true)?;
+            let ((Err(e), _) | (_, Err(e))) = (terms, courses) else {
+                return Err(invalid_response("courses.json", "unreadable"));
+            };
+            return Err(e);
+        }
     };
-    from_pages(&pages)
+    let mut b = Build::default();
+    b.districts(&districts);
+    b.schools(&schools);
+    b.terms(&terms);
+    b.courses(&courses);
+    b.users(&users);
+    drop(users);
+    let sections = one::<model::Section>(&files, "sections.json", true)?;
+    b.sections(&sections);
+    Ok(b.finish())
 }
 
 /// Converts fetched envelopes to a canonical roster. Bad values become warnings and are
 /// dropped; records without an id are skipped with a warning.
 pub fn from_pages(pages: &CleverPages) -> Result<Roster, SourceError> {
-    let mut c = Convert::default();
-    let mut roster = Roster {
-        source: Some(SourceKind::Clever),
-        coverage: Coverage {
-            schools: FeedMode::Bulk,
-            sections: FeedMode::Bulk,
-            users: FeedMode::Bulk,
-            enrollments: FeedMode::Bulk,
-        },
-        ..Roster::default()
-    };
-    for (at, d) in records(&pages.districts) {
-        let Some(id) = c.id(&at, d.id.as_deref()) else {
-            continue;
-        };
-        if roster.district.is_some() {
-            continue;
+    let mut b = Build::default();
+    b.districts(&pages.districts);
+    b.schools(&pages.schools);
+    b.terms(&pages.terms);
+    b.courses(&pages.courses);
+    b.users(&pages.users);
+    b.sections(&pages.sections);
+    Ok(b.finish())
+}
+
+/// A roster being converted from envelopes, endpoint by endpoint (in [`from_pages`] order).
+struct Build {
+    c: Convert,
+    roster: Roster,
+    /// The path of the first users page, for the dangling-links warning.
+    users_path: String,
+    /// Ids of the students and staff read, once every user is.
+    students: IdSet,
+    staff: IdSet,
+}
+
+impl Default for Build {
+    fn default() -> Self {
+        Self {
+            c: Convert::default(),
+            roster: Roster {
+                source: Some(SourceKind::Clever),
+                coverage: Coverage {
+                    schools: FeedMode::Bulk,
+                    sections: FeedMode::Bulk,
+                    users: FeedMode::Bulk,
+                    enrollments: FeedMode::Bulk,
+                },
+                ..Roster::default()
+            },
+            users_path: String::new(),
+            students: IdSet::default(),
+            staff: IdSet::default(),
         }
-        let state = nonempty(d.state.as_deref());
-        if let Some(s) = state
-            && !model::DISTRICT_STATES.contains(&s)
-        {
-            c.warn(
-                IssueCode::UnknownEnumValue,
-                at.field("state"),
-                format!("unknown district state {:?}", clip(s)),
-            );
-        }
-        roster.district = Some(SourceDistrict {
-            id,
-            name: nonempty(d.name.as_deref()).map(str::to_string),
-            state: state.map(str::to_string),
-            pause_start: nonempty(d.pause_start.as_deref()).map(str::to_string),
-            pause_end: nonempty(d.pause_end.as_deref()).map(str::to_string),
-        });
     }
-    for (at, s) in records(&pages.schools) {
-        let Some(id) = c.id(&at, s.id.as_deref()) else {
-            continue;
-        };
-        roster.schools.push(School {
-            id,
-            name: s.name.clone().unwrap_or_default(),
-            sis_id: owned(s.sis_id.as_deref()),
-            school_number: owned(s.school_number.as_deref()),
-            state_id: owned(s.state_id.as_deref()),
-            nces_id: owned(s.nces_id.as_deref()),
-            low_grade: c.grade(&at, "low_grade", s.low_grade.as_deref()),
-            high_grade: c.grade(&at, "high_grade", s.high_grade.as_deref()),
-        });
-    }
-    for (at, t) in records(&pages.terms) {
-        let Some(id) = c.id(&at, t.id.as_deref()) else {
-            continue;
-        };
-        roster.terms.push(Term {
-            id,
-            name: t.name.clone().unwrap_or_default(),
-            start_date: c.date(&at, "start_date", t.start_date.as_deref()),
-            end_date: c.date(&at, "end_date", t.end_date.as_deref()),
-        });
-    }
-    for (at, k) in records(&pages.courses) {
-        let Some(id) = c.id(&at, k.id.as_deref()) else {
-            continue;
-        };
-        roster.courses.push(Course {
-            id,
-            name: k.name.clone().unwrap_or_default(),
-            number: owned(k.number.as_deref()),
-        });
-    }
-    for (at, u) in records(&pages.users) {
-        let Some(id) = c.id(&at, u.id.as_deref()) else {
-            continue;
-        };
-        c.user(&at, id, u, &mut roster);
-    }
-    let students: BTreeSet<&str> = roster.students.iter().map(|s| s.id.as_str()).collect();
-    let staff: BTreeSet<&str> = roster.staff.iter().map(|s| s.id.as_str()).collect();
-    let mut enrollments = Vec::new();
-    for (at, s) in records(&pages.sections) {
-        let Some(id) = c.id(&at, s.id.as_deref()) else {
-            continue;
-        };
-        let Some(school_id) = owned(s.school.as_deref()) else {
-            c.warn(
-                IssueCode::MissingValue,
-                at.field("school"),
-                "section without a school; skipped",
-            );
-            continue;
-        };
-        let subject = match nonempty(s.subject.as_deref()) {
-            Some(v) if model::SUBJECTS.iter().any(|k| k.eq_ignore_ascii_case(v)) => {
-                Some(v.to_string())
+}
+
+impl Build {
+    fn districts(&mut self, pages: &[Page<model::District>]) {
+        for (at, d) in records(pages) {
+            let Some(id) = self.c.id(&at, d.id.as_deref()) else {
+                continue;
+            };
+            if self.roster.district.is_some() {
+                continue;
             }
-            Some(v) => {
-                c.warn(
+            let state = nonempty(d.state.as_deref());
+            if let Some(s) = state
+                && !model::DISTRICT_STATES.contains(&s)
+            {
+                self.c.warn(
                     IssueCode::UnknownEnumValue,
-                    at.field("subject"),
-                    format!("unknown subject {:?}", clip(v)),
+                    at.field("state"),
+                    format!("unknown district state {:?}", clip(s)),
                 );
-                None
             }
-            None => None,
-        };
-        let mut seen: HashSet<(&str, EnrollmentRole)> = HashSet::new();
-        let primary = nonempty(s.teacher.as_deref());
-        let teachers = primary
-            .into_iter()
-            .map(|t| (t, true, "teacher".to_string()))
-            .chain(
+            self.roster.district = Some(SourceDistrict {
+                id,
+                name: nonempty(d.name.as_deref()).map(str::to_string),
+                state: state.map(str::to_string),
+                pause_start: nonempty(d.pause_start.as_deref()).map(str::to_string),
+                pause_end: nonempty(d.pause_end.as_deref()).map(str::to_string),
+            });
+        }
+    }
+
+    fn schools(&mut self, pages: &[Page<model::School>]) {
+        for (at, s) in records(pages) {
+            let Some(id) = self.c.id(&at, s.id.as_deref()) else {
+                continue;
+            };
+            self.roster.schools.push(School {
+                id,
+                name: s.name.clone().unwrap_or_default(),
+                sis_id: owned(s.sis_id.as_deref()),
+                school_number: owned(s.school_number.as_deref()),
+                state_id: owned(s.state_id.as_deref()),
+                nces_id: owned(s.nces_id.as_deref()),
+                low_grade: self.c.grade(&at, "low_grade", s.low_grade.as_deref()),
+                high_grade: self.c.grade(&at, "high_grade", s.high_grade.as_deref()),
+            });
+        }
+    }
+
+    fn terms(&mut self, pages: &[Page<model::Term>]) {
+        for (at, t) in records(pages) {
+            let Some(id) = self.c.id(&at, t.id.as_deref()) else {
+                continue;
+            };
+            self.roster.terms.push(Term {
+                id,
+                name: t.name.clone().unwrap_or_default(),
+                start_date: self.c.date(&at, "start_date", t.start_date.as_deref()),
+                end_date: self.c.date(&at, "end_date", t.end_date.as_deref()),
+            });
+        }
+    }
+
+    fn courses(&mut self, pages: &[Page<model::Course>]) {
+        for (at, k) in records(pages) {
+            let Some(id) = self.c.id(&at, k.id.as_deref()) else {
+                continue;
+            };
+            self.roster.courses.push(Course {
+                id,
+                name: k.name.clone().unwrap_or_default(),
+                number: owned(k.number.as_deref()),
+            });
+        }
+    }
+
+    fn users(&mut self, pages: &[Page<model::User>]) {
+        if let Some(p) = pages.first() {
+            self.users_path.clone_from(&p.path);
+        }
+        for (at, u) in records(pages) {
+            let Some(id) = self.c.id(&at, u.id.as_deref()) else {
+                continue;
+            };
+            self.c.user(&at, id, u, &mut self.roster);
+        }
+        for s in &self.roster.students {
+            self.students.insert(&s.id);
+        }
+        for s in &self.roster.staff {
+            self.staff.insert(&s.id);
+        }
+    }
+
+    fn sections(&mut self, pages: &[Page<model::Section>]) {
+        let mut enrollments = Vec::new();
+        // Members already enrolled in the section at hand (cleared for each section).
+        let mut seen: FastSet<(&str, EnrollmentRole)> = FastSet::default();
+        for (at, s) in records(pages) {
+            let Some(id) = self.c.id(&at, s.id.as_deref()) else {
+                continue;
+            };
+            let Some(school_id) = owned(s.school.as_deref()) else {
+                self.c.warn(
+                    IssueCode::MissingValue,
+                    at.field("school"),
+                    "section without a school; skipped",
+                );
+                continue;
+            };
+            let subject = match nonempty(s.subject.as_deref()) {
+                Some(v) if model::SUBJECTS.iter().any(|k| k.eq_ignore_ascii_case(v)) => {
+                    Some(v.to_string())
+                }
+                Some(v) => {
+                    self.c.warn(
+                        IssueCode::UnknownEnumValue,
+                        at.field("subject"),
+                        format!("unknown subject {:?}", clip(v)),
+                    );
+                    None
+                }
+                None => None,
+            };
+            seen.clear();
+            let primary = nonempty(s.teacher.as_deref());
+            // (id, primary, index in `teachers`; `None` for `teacher`)
+            let teachers = primary.into_iter().map(|t| (t, true, None)).chain(
                 s.teachers
                     .iter()
                     .enumerate()
                     .filter(|(_, t)| Some(t.as_str()) != primary)
-                    .map(|(j, t)| (t.as_str(), false, format!("teachers[{j}]"))),
+                    .map(|(j, t)| (t.as_str(), false, Some(j))),
             );
-        for (uid, is_primary, field) in teachers {
-            if uid.is_empty() || !seen.insert((uid, EnrollmentRole::Teacher)) {
-                continue;
+            for (uid, is_primary, index) in teachers {
+                if uid.is_empty() || !seen.insert((uid, EnrollmentRole::Teacher)) {
+                    continue;
+                }
+                if !self.staff.contains(uid) {
+                    let field = match index {
+                        Some(j) => format!("teachers[{j}]"),
+                        None => "teacher".to_string(),
+                    };
+                    self.c.warn(
+                        IssueCode::DanglingReference,
+                        at.field(&field),
+                        "teacher is not among the users read; membership dropped",
+                    );
+                    continue;
+                }
+                enrollments.push(Enrollment {
+                    section_id: id.clone(),
+                    school_id: school_id.clone(),
+                    user_id: uid.to_string(),
+                    role: EnrollmentRole::Teacher,
+                    primary: is_primary,
+                    begin_date: None,
+                    end_date: None,
+                });
             }
-            if !staff.contains(uid) {
-                c.warn(
-                    IssueCode::DanglingReference,
-                    at.field(&field),
-                    "teacher is not among the users read; membership dropped",
-                );
-                continue;
+            for (j, uid) in s.students.iter().enumerate() {
+                if uid.is_empty() || !seen.insert((uid, EnrollmentRole::Student)) {
+                    continue;
+                }
+                if !self.students.contains(uid.as_str()) {
+                    self.c.warn(
+                        IssueCode::DanglingReference,
+                        at.field(&format!("students[{j}]")),
+                        "student is not among the users read; membership dropped",
+                    );
+                    continue;
+                }
+                enrollments.push(Enrollment {
+                    section_id: id.clone(),
+                    school_id: school_id.clone(),
+                    user_id: uid.clone(),
+                    role: EnrollmentRole::Student,
+                    primary: false,
+                    begin_date: None,
+                    end_date: None,
+                });
             }
-            enrollments.push(Enrollment {
-                section_id: id.clone(),
-                school_id: school_id.clone(),
-                user_id: uid.to_string(),
-                role: EnrollmentRole::Teacher,
-                primary: is_primary,
-                begin_date: None,
-                end_date: None,
+            self.roster.sections.push(Section {
+                id,
+                school_id,
+                name: s.name.clone().unwrap_or_default(),
+                sis_id: owned(s.sis_id.as_deref()),
+                section_number: owned(s.section_number.as_deref()),
+                period: owned(s.period.as_deref()),
+                grade: self.c.grade(&at, "grade", s.grade.as_deref()),
+                subject,
+                course_id: owned(s.course.as_deref()),
+                term_ids: owned(s.term_id.as_deref()).into_iter().collect(),
+                class_type: None,
             });
         }
-        for (j, uid) in s.students.iter().enumerate() {
-            if uid.is_empty() || !seen.insert((uid, EnrollmentRole::Student)) {
-                continue;
-            }
-            if !students.contains(uid.as_str()) {
-                c.warn(
-                    IssueCode::DanglingReference,
-                    at.field(&format!("students[{j}]")),
-                    "student is not among the users read; membership dropped",
-                );
-                continue;
-            }
-            enrollments.push(Enrollment {
-                section_id: id.clone(),
-                school_id: school_id.clone(),
-                user_id: uid.clone(),
-                role: EnrollmentRole::Student,
-                primary: false,
-                begin_date: None,
-                end_date: None,
+        self.roster.enrollments.append(&mut enrollments);
+    }
+
+    fn finish(mut self) -> Roster {
+        // Contact links to students that were not read cannot be used.
+        let mut dangling = 0usize;
+        for contact in &mut self.roster.contacts {
+            contact.links.retain(|l| {
+                let ok = self.students.contains(l.student_id.as_str());
+                dangling += usize::from(!ok);
+                ok
             });
         }
-        roster.sections.push(Section {
-            id,
-            school_id,
-            name: s.name.clone().unwrap_or_default(),
-            sis_id: owned(s.sis_id.as_deref()),
-            section_number: owned(s.section_number.as_deref()),
-            period: owned(s.period.as_deref()),
-            grade: c.grade(&at, "grade", s.grade.as_deref()),
-            subject,
-            course_id: owned(s.course.as_deref()),
-            term_ids: owned(s.term_id.as_deref()).into_iter().collect(),
-            class_type: None,
-        });
-    }
-    roster.enrollments = enrollments;
-    // Contact links to students that were not read cannot be used.
-    let mut dangling = 0usize;
-    for contact in &mut roster.contacts {
-        contact.links.retain(|l| {
-            let ok = students.contains(l.student_id.as_str());
-            dangling += usize::from(!ok);
-            ok
-        });
-    }
-    if dangling > 0 {
-        c.warn(
-            IssueCode::DanglingReference,
-            Location::api(
-                pages
-                    .users
-                    .first()
-                    .map(|p| p.path.clone())
-                    .unwrap_or_default(),
-            ),
-            format!("{dangling} contact links name students that were not read; dropped"),
+        if dangling > 0 {
+            self.c.warn(
+                IssueCode::DanglingReference,
+                Location::api(self.users_path.clone()),
+                format!("{dangling} contact links name students that were not read; dropped"),
+            );
+        }
+        self.roster.warnings = self.c.warnings;
+        tracing::info!(
+            schools = self.roster.schools.len(),
+            sections = self.roster.sections.len(),
+            students = self.roster.students.len(),
+            staff = self.roster.staff.len(),
+            contacts = self.roster.contacts.len(),
+            enrollments = self.roster.enrollments.len(),
+            warnings = self.roster.warnings.len(),
+            "clever roster converted"
         );
+        self.roster
     }
-    roster.warnings = c.warnings;
-    tracing::info!(
-        schools = roster.schools.len(),
-        sections = roster.sections.len(),
-        students = roster.students.len(),
-        staff = roster.staff.len(),
-        contacts = roster.contacts.len(),
-        enrollments = roster.enrollments.len(),
-        warnings = roster.warnings.len(),
-        "clever roster converted"
-    );
-    Ok(roster)
 }
 
 /// Where a record sits: the page path and its index in `data`.
@@ -837,13 +933,13 @@ fn ordered_ids<'a>(
     lists: impl IntoIterator<Item = &'a Vec<String>>,
 ) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
-    let mut seen = BTreeMap::new();
     for id in primary
         .into_iter()
         .chain(lists.into_iter().flatten().map(String::as_str))
     {
         let id = id.trim();
-        if !id.is_empty() && seen.insert(id.to_string(), ()).is_none() {
+        // A person is in a handful of schools: a linear scan beats a set.
+        if !id.is_empty() && !out.iter().any(|o| o == id) {
             out.push(id.to_string());
         }
     }
