@@ -56,7 +56,7 @@ pub struct TestEnv {
 
 impl TestEnv {
     pub fn new() -> Self {
-        let root = tempfile::tempdir().expect("temp dir");
+        let root = temp_dir();
         let clock = Arc::new(ManualClock::new(t0()));
         let env = open_env(&root.path().join("data"), clock.clone());
         Self { root, env, clock }
@@ -178,6 +178,20 @@ impl Default for TestEnv {
     fn default() -> Self {
         Self::new()
     }
+}
+
+/// A temp dir in memory when the machine has one (`/dev/shm`): SQLite's fsyncs then cost
+/// nothing, which keeps hundreds of crash trials fast. Same semantics as a disk.
+pub fn temp_dir() -> tempfile::TempDir {
+    let shm = Path::new("/dev/shm");
+    if shm.is_dir()
+        && let Ok(d) = tempfile::Builder::new()
+            .prefix("rostersync-it-")
+            .tempdir_in(shm)
+    {
+        return d;
+    }
+    tempfile::tempdir().expect("temp dir")
 }
 
 fn open_env(data: &Path, clock: Arc<ManualClock>) -> LocalEnv {
@@ -371,4 +385,135 @@ pub fn cli_binary() -> PathBuf {
             bin
         })
         .clone()
+}
+
+/// Every piece of personal data a roster holds that must never reach a log: names, emails and
+/// phone numbers (E.164 and the 10-digit national form) of students, staff and contacts.
+pub fn personal_data(roster: &Roster) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let phone = |p: &domain::Phone, out: &mut Vec<String>| {
+        let e164 = p.as_str().to_string();
+        let national: String = e164.trim_start_matches("+1").to_string();
+        out.push(e164);
+        out.push(national);
+    };
+    for s in &roster.students {
+        out.push(format!("{} {}", s.first_name, s.last_name));
+        out.extend([s.first_name.clone(), s.last_name.clone()]);
+        out.extend(s.email.iter().map(|e| e.as_str().to_string()));
+    }
+    for s in &roster.staff {
+        out.push(format!("{} {}", s.first_name, s.last_name));
+        out.extend([s.first_name.clone(), s.last_name.clone()]);
+        out.extend(s.email.iter().map(|e| e.as_str().to_string()));
+        for p in s.sms.iter().chain(&s.phone) {
+            phone(p, &mut out);
+        }
+    }
+    for c in &roster.contacts {
+        out.push(format!("{} {}", c.first_name, c.last_name));
+        out.extend([c.first_name.clone(), c.last_name.clone()]);
+        out.extend(c.email.iter().map(|e| e.as_str().to_string()));
+        for p in c.sms.iter().chain(&c.phone) {
+            phone(p, &mut out);
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// Which of `secrets` occur in `text`. Names are matched as whole words (a first name such as
+/// `Will` inside `willing` is not a leak); emails and phone numbers anywhere.
+pub fn leaks(text: &str, secrets: &[String]) -> Vec<String> {
+    let word = |c: char| c.is_alphanumeric() || c == '\'' || c == '-';
+    secrets
+        .iter()
+        .filter(|s| {
+            let is_name =
+                s.chars().all(|c| word(c) || c == ' ') && !s.chars().all(|c| c.is_ascii_digit());
+            if !is_name {
+                return text.contains(s.as_str());
+            }
+            text.match_indices(s.as_str()).any(|(i, m)| {
+                let before = text[..i].chars().next_back();
+                let after = text[i + m.len()..].chars().next();
+                !before.is_some_and(word) && !after.is_some_and(word)
+            })
+        })
+        .cloned()
+        .collect()
+}
+
+/// A `tracing` writer into a shared buffer, to capture everything a test logs.
+#[derive(Clone, Default)]
+pub struct LogBuffer(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl LogBuffer {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().expect("log buffer")).into_owned()
+    }
+
+    /// A TRACE-level subscriber writing here (spans and their fields included).
+    pub fn subscriber(&self) -> impl tracing::Subscriber + Send + Sync + 'static {
+        tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_ansi(false)
+            .with_writer(self.clone())
+            .finish()
+    }
+}
+
+impl std::io::Write for LogBuffer {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("log buffer").extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogBuffer {
+    type Writer = LogBuffer;
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}
+
+/// The output of one CLI invocation.
+#[derive(Debug)]
+pub struct CliRun {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl CliRun {
+    /// stdout as JSON (`--json` output).
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
+            panic!(
+                "stdout is not JSON ({e}): {}\nstderr: {}",
+                self.stdout, self.stderr
+            )
+        })
+    }
+}
+
+/// Runs `rostersync` with `args` on `data_dir` (blocking), with extra environment variables.
+pub fn cli(data_dir: &Path, args: &[&str], envs: &[(&str, &str)]) -> CliRun {
+    let out = std::process::Command::new(cli_binary())
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(args)
+        .envs(envs.iter().copied())
+        .env_remove("ROSTERSYNC_DATA_DIR")
+        .output()
+        .expect("run rostersync");
+    CliRun {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
 }

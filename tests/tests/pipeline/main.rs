@@ -2,6 +2,10 @@
 //! store, SQLite queue), from generated feeds in every format to reports, crashes, safeguards,
 //! clean-up, privacy of logs and the CLI.
 
+mod cleanup;
+mod cli;
 mod crash;
 mod local_sync;
+mod privacy;
 mod round_trip;
+mod safeguards;
