@@ -58,11 +58,16 @@ pub async fn fail_run(ports: &Ports, mut run: Run, error: &FetchError) -> Result
             domain::FailureReason::SourceUnavailable => IssueCode::SourceUnavailable,
             _ => IssueCode::InvalidResponse,
         };
-        issues.push(Issue::error(
-            code,
-            Location::api("source"),
-            error.to_string(),
-        ));
+        // Name the request that failed (API path), not just "source".
+        let at = match error {
+            FetchError::Source(
+                sources::SourceError::WrongCredentials { path, .. }
+                | sources::SourceError::Unavailable { path, .. }
+                | sources::SourceError::Io { path, .. },
+            ) if !path.is_empty() => path.as_str(),
+            _ => "source",
+        };
+        issues.push(Issue::error(code, Location::api(at), error.to_string()));
     }
     ports.runs.create_run(&run).await.or_else(|e| match e {
         store::StoreError::Conflict(_) => Ok(()),
