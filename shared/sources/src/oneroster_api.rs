@@ -249,10 +249,14 @@ impl Session<'_> {
             });
             records += n;
             offset += n as u64;
+            // A full page is never the last on the word of `X-Total-Count` alone (servers send
+            // totals that are too low): the next page, empty or short, ends the collection. A
+            // short page ends it unless the total says more is coming (a server capping `limit`).
             let done = match total {
                 _ if n == 0 => true,
+                _ if n >= self.limit as usize => false,
                 Some(t) => offset >= t,
-                None => n < self.limit as usize,
+                None => true,
             };
             if done {
                 break;

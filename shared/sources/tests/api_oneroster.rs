@@ -267,7 +267,9 @@ async fn unauthorized_mid_paging_is_wrong_credentials() {
     match err {
         SourceError::WrongCredentials { path, status } => {
             assert_eq!(status, 401);
-            assert_eq!(path, "/ims/oneroster/v1p1/users?limit=3&offset=3");
+            // The 6th request: a full page never ends a collection on the total alone, so
+            // collections of exactly 3 records take a second (empty) page.
+            assert_eq!(path, "/ims/oneroster/v1p1/classes?limit=3&offset=3");
         }
         other => panic!("{other:?}"),
     }
@@ -295,7 +297,7 @@ async fn a_truncated_page_is_malformed_json() {
     assert_eq!(issues[0].code, IssueCode::MalformedJson);
     assert_eq!(
         issues[0].location.source,
-        "/ims/oneroster/v1p1/users?limit=3&offset=3"
+        "/ims/oneroster/v1p1/classes?limit=3&offset=3"
     );
 }
 
