@@ -4,6 +4,7 @@
 
 mod cleanup;
 mod cli;
+mod bad_input;
 mod crash;
 mod local_sync;
 mod privacy;
