@@ -2,9 +2,9 @@
 //! store, SQLite queue), from generated feeds in every format to reports, crashes, safeguards,
 //! clean-up, privacy of logs and the CLI.
 
+mod bad_input;
 mod cleanup;
 mod cli;
-mod bad_input;
 mod crash;
 mod local_sync;
 mod privacy;
