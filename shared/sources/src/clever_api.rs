@@ -443,8 +443,9 @@ impl Build {
     }
 
     fn schools(&mut self, pages: &[Page<model::School>]) {
+        let mut seen = IdSet::default();
         for (at, s) in records(pages) {
-            let Some(id) = self.c.id(&at, s.id.as_deref()) else {
+            let Some(id) = self.c.first_id(&mut seen, &at, s.id.as_deref()) else {
                 continue;
             };
             self.roster.schools.push(School {
@@ -461,8 +462,9 @@ impl Build {
     }
 
     fn terms(&mut self, pages: &[Page<model::Term>]) {
+        let mut seen = IdSet::default();
         for (at, t) in records(pages) {
-            let Some(id) = self.c.id(&at, t.id.as_deref()) else {
+            let Some(id) = self.c.first_id(&mut seen, &at, t.id.as_deref()) else {
                 continue;
             };
             self.roster.terms.push(Term {
@@ -475,8 +477,9 @@ impl Build {
     }
 
     fn courses(&mut self, pages: &[Page<model::Course>]) {
+        let mut seen = IdSet::default();
         for (at, k) in records(pages) {
-            let Some(id) = self.c.id(&at, k.id.as_deref()) else {
+            let Some(id) = self.c.first_id(&mut seen, &at, k.id.as_deref()) else {
                 continue;
             };
             self.roster.courses.push(Course {
@@ -491,8 +494,9 @@ impl Build {
         if let Some(p) = pages.first() {
             self.users_path.clone_from(&p.path);
         }
+        let mut seen = IdSet::default();
         for (at, u) in records(pages) {
-            let Some(id) = self.c.id(&at, u.id.as_deref()) else {
+            let Some(id) = self.c.first_id(&mut seen, &at, u.id.as_deref()) else {
                 continue;
             };
             self.c.user(&at, id, u, &mut self.roster);
@@ -509,8 +513,9 @@ impl Build {
         let mut enrollments = Vec::new();
         // Members already enrolled in the section at hand (cleared for each section).
         let mut seen: FastSet<(&str, EnrollmentRole)> = FastSet::default();
+        let mut ids = IdSet::default();
         for (at, s) in records(pages) {
-            let Some(id) = self.c.id(&at, s.id.as_deref()) else {
+            let Some(id) = self.c.first_id(&mut ids, &at, s.id.as_deref()) else {
                 continue;
             };
             let Some(school_id) = owned(s.school.as_deref()) else {
@@ -717,6 +722,21 @@ impl Convert {
             );
         }
         id
+    }
+
+    /// The record's id when it is the first of this endpoint with that id; a repeat (the same
+    /// record on two pages, or twice in a file) is skipped with a warning: the first wins.
+    fn first_id(&mut self, seen: &mut IdSet, at: &At<'_>, id: Option<&str>) -> Option<String> {
+        let id = self.id(at, id)?;
+        if seen.insert(&id) {
+            return Some(id);
+        }
+        self.warn(
+            IssueCode::DuplicateId,
+            at.field("id"),
+            "the id repeats an earlier record; this record is ignored (the first wins)",
+        );
+        None
     }
 
     fn grade(&mut self, at: &At<'_>, field: &str, raw: Option<&str>) -> Option<Grade> {
@@ -964,6 +984,49 @@ mod tests {
         assert_eq!(s(None, Some("Cher")), (String::new(), "Cher".into()));
         assert_eq!(s(Some("Bo"), Some("Li")), ("Bo".into(), "Li".into()));
         assert_eq!(s(Some(""), None), (String::new(), String::new()));
+    }
+
+    /// Found by `cargo fuzz run clever_json`: a record repeated (on two pages, or twice in a
+    /// `clever-json` file) came out twice, e.g. two contacts with one id.
+    #[test]
+    fn a_repeated_record_is_read_once_with_a_warning() {
+        fn page<T: DeserializeOwned>(path: &str, body: &[u8]) -> Page<T> {
+            Page {
+                path: path.into(),
+                body: parse_page(path, body).unwrap(),
+            }
+        }
+        let contact = r#"{"data":{"id":"g1","name":{"last":"Ann Byron"},
+            "roles":{"contact":{"student_relationships":[{"student":"u1","relationship":"Parent"}]}}}}"#;
+        let student = r#"{"data":{"id":"u1","name":{"first":"A","last":"B"},
+            "roles":{"student":{"school":"s1"}}}}"#;
+        let users = format!(r#"{{"data":[{student},{contact}],"links":[]}}"#);
+        let again = format!(r#"{{"data":[{contact},{student}],"links":[]}}"#);
+        let school =
+            br#"{"data":[{"data":{"id":"s1","name":"A"}},{"data":{"id":"s1","name":"B"}}]}"#;
+        let pages = CleverPages {
+            schools: vec![page("/v3.0/schools", school)],
+            users: vec![
+                page("/v3.0/users", users.as_bytes()),
+                page("/v3.0/users?starting_after=g1", again.as_bytes()),
+            ],
+            ..CleverPages::default()
+        };
+        let r = from_pages(&pages).unwrap();
+        assert_eq!(r.schools.len(), 1);
+        assert_eq!(r.schools[0].name, "A");
+        assert_eq!(r.students.len(), 1);
+        assert_eq!(r.contacts.len(), 1);
+        assert_eq!(r.contacts[0].links.len(), 1);
+        let got: Vec<String> = r.warnings.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            got,
+            [
+                "/v3.0/schools data[1].id: the id repeats an earlier record; this record is ignored (the first wins) (duplicate_id)",
+                "/v3.0/users?starting_after=g1 data[0].id: the id repeats an earlier record; this record is ignored (the first wins) (duplicate_id)",
+                "/v3.0/users?starting_after=g1 data[1].id: the id repeats an earlier record; this record is ignored (the first wins) (duplicate_id)",
+            ]
+        );
     }
 
     #[test]
