@@ -331,7 +331,13 @@ fn list_zip<R: Read + Seek>(
             .map_err(|e| unreadable(origin, format!("entry {} is unreadable: {e}", index + 1)))?;
         let raw_name = file.name().to_string();
         if let Some(why) = unsafe_name(&raw_name) {
-            return Err(unsafe_archive(&raw_name, why));
+            // An entry without a name is located by the archive's own name.
+            let at = if raw_name.is_empty() {
+                origin
+            } else {
+                &raw_name
+            };
+            return Err(unsafe_archive(at, why));
         }
         if file.is_symlink() {
             return Err(unsafe_archive(&raw_name, "the entry is a symbolic link"));

@@ -72,6 +72,16 @@ fn zip_path_traversal_and_absolute_paths_are_refused() {
     );
 }
 
+/// Found by `cargo fuzz run zip_fileset`: an entry with an empty name was refused with an
+/// empty location, which names nothing for the admin.
+#[test]
+fn zip_entry_without_a_name_is_refused_at_the_archive() {
+    check(
+        from_zip(zip(&[("", b"a")])),
+        expect![[r#"unsafe_archive drop.zip an entry has an empty name"#]],
+    );
+}
+
 #[test]
 fn zip_symlinks_are_refused() {
     let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
