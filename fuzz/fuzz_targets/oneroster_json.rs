@@ -1,18 +1,17 @@
 //! OneRoster REST JSON: the fuzzed bytes parsed as a page of every collection (one document may
 //! hold several keys, `{"orgs":[…],"users":[…],…}`); the pages that parse are converted to a
-//! roster with `from_pages`. A class whose school is not among the orgs is kept by this reader
-//! (see `check_roster`), so sections are not checked against schools here; nor are ids checked
-//! for uniqueness, see `KNOWN_DUPLICATE_IDS`.
+//! roster with `from_pages`, checked with every roster invariant (unique ids, sections in a
+//! school of the roster).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use rostersync_fuzz::Checks;
 use sources::oneroster_api::{OneRosterPages, Page, from_pages, parse_page};
 
-/// Known bug (fuzz/RESULTS.md): `from_pages` keeps a record listed twice (e.g. the same class
-/// on two offset pages) twice. Set to false once it reads repeats once; the corpus input
-/// `regression-duplicate-class-id.json` then guards the fix.
-const KNOWN_DUPLICATE_IDS: bool = true;
+/// Was a known bug (fuzz/RESULTS.md, bug 3): `from_pages` kept a record listed twice (e.g. the
+/// same class on two offset pages) twice. Fixed (first wins, `duplicate_id` warning); the corpus
+/// input `regression-duplicate-class-id.json` guards the fix.
+const KNOWN_DUPLICATE_IDS: bool = false;
 
 fn page<T: serde::de::DeserializeOwned>(key: &str, data: &[u8]) -> Vec<Page<T>> {
     let path = format!("/ims/oneroster/v1p1/{key}");
@@ -39,7 +38,7 @@ fuzz_target!(|data: &[u8]| {
         Ok(r) => rostersync_fuzz::check_roster(
             &r,
             Checks {
-                sections_need_schools: false,
+                sections_need_schools: true,
                 unique_ids: !KNOWN_DUPLICATE_IDS,
             },
         ),

@@ -57,8 +57,8 @@ impl Checks {
 ///   names a section that is in the roster; with bulk users, every enrollment names a student
 ///   or staff member of the roster and every contact link a student of the roster;
 /// - with `sections_need_schools` and bulk schools, every section's school is in the roster
-///   (the CSV readers and Clever drop such sections; the OneRoster API reader keeps them, and
-///   `Roster::shards` then drops them silently, so that reader is checked without it).
+///   (every reader drops such sections with a `dangling_reference` warning; `Roster::shards`
+///   would report them as unplaced).
 pub fn check_roster(roster: &Roster, checks: Checks) {
     let Checks {
         sections_need_schools,

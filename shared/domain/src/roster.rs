@@ -5,7 +5,7 @@
 //! Values that failed to parse were dropped by the reader with a warning, so every field here is
 //! usable as is.
 
-use crate::issue::Issue;
+use crate::issue::{Issue, IssueCode, Location};
 use crate::values::{Email, Grade, Phone};
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
@@ -415,7 +415,20 @@ impl Roster {
 
     /// Splits the roster into one shard per school. A person appears in the shard of every
     /// school they belong to; a contact in the shard of every school of a linked student.
-    pub fn shards(&self) -> Vec<SchoolShard> {
+    ///
+    /// A section, person or enrollment naming a school that is not in the roster cannot be
+    /// placed there: it is never dropped silently, each one is a `dangling_reference` warning
+    /// in the second list (the readers drop such records with a warning of their own first, so
+    /// these point at a reader that missed one).
+    pub fn shards(&self) -> (Vec<SchoolShard>, Vec<Issue>) {
+        let mut unplaced = Vec::new();
+        let mut not_placed = |what: &str, id: &str, school: &str, effect: &str| {
+            unplaced.push(Issue::warning(
+                IssueCode::DanglingReference,
+                Location::file(format!("roster {what} {id}")),
+                format!("its school {school} is not among the roster's schools; {effect}"),
+            ));
+        };
         let mut by_school: BTreeMap<&str, SchoolShard> = self
             .schools
             .iter()
@@ -430,23 +443,28 @@ impl Roster {
             })
             .collect();
         for s in &self.sections {
-            if let Some(sh) = by_school.get_mut(s.school_id.as_str()) {
-                sh.sections.push(s.clone());
+            match by_school.get_mut(s.school_id.as_str()) {
+                Some(sh) => sh.sections.push(s.clone()),
+                None => not_placed("section", &s.id, &s.school_id, "the section is in no shard"),
             }
         }
         let mut student_schools: BTreeMap<&str, &[String]> = BTreeMap::new();
         for st in &self.students {
             student_schools.insert(&st.id, &st.school_ids);
             for sid in &st.school_ids {
-                if let Some(sh) = by_school.get_mut(sid.as_str()) {
-                    sh.students.push(st.clone());
+                match by_school.get_mut(sid.as_str()) {
+                    Some(sh) => sh.students.push(st.clone()),
+                    None => not_placed("student", &st.id, sid, "the student is not in its shard"),
                 }
             }
         }
         for st in &self.staff {
             for sid in &st.school_ids {
-                if let Some(sh) = by_school.get_mut(sid.as_str()) {
-                    sh.staff.push(st.clone());
+                match by_school.get_mut(sid.as_str()) {
+                    Some(sh) => sh.staff.push(st.clone()),
+                    None => {
+                        not_placed("staff", &st.id, sid, "the staff member is not in its shard")
+                    }
                 }
             }
         }
@@ -471,11 +489,17 @@ impl Roster {
             }
         }
         for e in &self.enrollments {
-            if let Some(sh) = by_school.get_mut(e.school_id.as_str()) {
-                sh.enrollments.push(e.clone());
+            match by_school.get_mut(e.school_id.as_str()) {
+                Some(sh) => sh.enrollments.push(e.clone()),
+                None => not_placed(
+                    "enrollment",
+                    &format!("{}/{}", e.section_id, e.user_id),
+                    &e.school_id,
+                    "the enrollment is in no shard",
+                ),
             }
         }
-        by_school.into_values().collect()
+        (by_school.into_values().collect(), unplaced)
     }
 }
 
@@ -509,5 +533,89 @@ impl Default for SchoolShard {
             contacts: Vec::new(),
             enrollments: Vec::new(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn school(id: &str) -> School {
+        School {
+            id: id.into(),
+            ..SchoolShard::default().school
+        }
+    }
+
+    fn section(id: &str, school_id: &str) -> Section {
+        Section {
+            id: id.into(),
+            school_id: school_id.into(),
+            name: id.into(),
+            sis_id: None,
+            section_number: None,
+            period: None,
+            grade: None,
+            subject: None,
+            course_id: None,
+            term_ids: Vec::new(),
+            class_type: None,
+        }
+    }
+
+    fn student(id: &str, schools: &[&str]) -> Student {
+        Student {
+            id: id.into(),
+            school_ids: schools.iter().map(|s| s.to_string()).collect(),
+            first_name: String::new(),
+            middle_name: None,
+            last_name: String::new(),
+            grade: None,
+            dob: None,
+            sis_id: None,
+            student_number: None,
+            state_id: None,
+            email: None,
+            username: None,
+            home_language: None,
+        }
+    }
+
+    #[test]
+    fn shards_never_drop_a_record_silently() {
+        let r = Roster {
+            schools: vec![school("s1")],
+            sections: vec![section("c1", "s1"), section("c2", "s9")],
+            students: vec![student("u1", &["s1", "s9"])],
+            enrollments: vec![Enrollment {
+                section_id: "c2".into(),
+                school_id: "s9".into(),
+                user_id: "u1".into(),
+                role: EnrollmentRole::Student,
+                primary: false,
+                begin_date: None,
+                end_date: None,
+            }],
+            ..Roster::default()
+        };
+        let (shards, unplaced) = r.shards();
+        assert_eq!(shards.len(), 1);
+        assert_eq!(shards[0].sections, [section("c1", "s1")]);
+        assert_eq!(shards[0].students.len(), 1);
+        assert!(shards[0].enrollments.is_empty());
+        let got: Vec<String> = unplaced.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            got,
+            [
+                "roster section c2: its school s9 is not among the roster's schools; the section is in no shard (dangling_reference)",
+                "roster student u1: its school s9 is not among the roster's schools; the student is not in its shard (dangling_reference)",
+                "roster enrollment c2/u1: its school s9 is not among the roster's schools; the enrollment is in no shard (dangling_reference)",
+            ]
+        );
+        assert!(
+            unplaced
+                .iter()
+                .all(|i| i.severity == crate::issue::Severity::Warning)
+        );
     }
 }

@@ -728,15 +728,7 @@ impl Convert {
     /// record on two pages, or twice in a file) is skipped with a warning: the first wins.
     fn first_id(&mut self, seen: &mut IdSet, at: &At<'_>, id: Option<&str>) -> Option<String> {
         let id = self.id(at, id)?;
-        if seen.insert(&id) {
-            return Some(id);
-        }
-        self.warn(
-            IssueCode::DuplicateId,
-            at.field("id"),
-            "the id repeats an earlier record; this record is ignored (the first wins)",
-        );
-        None
+        seen.first(id, "id", || at.field("id"), &mut self.warnings)
     }
 
     fn grade(&mut self, at: &At<'_>, field: &str, raw: Option<&str>) -> Option<Grade> {

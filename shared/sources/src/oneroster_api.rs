@@ -14,6 +14,7 @@ pub use crate::clever_api::transport::{Clock, SystemClock};
 pub use oauth::SignatureMethod;
 
 use crate::clever_api::transport::{self, Fetched, Pacer, Policy, exchange, json_error};
+use crate::files::ids::{IdMap, IdSet};
 use crate::{RawSink, SourceError};
 use domain::{
     ClassType, Contact, ContactLink, ContactType, Course, Coverage, Deletion, Email, Enrollment,
@@ -537,6 +538,28 @@ fn enrollment_role(role: &str) -> Option<EnrollmentRole> {
     })
 }
 
+/// What an org id names, for the records that name their school.
+#[derive(Clone, Copy)]
+enum OrgRef {
+    School,
+    /// A school org that is `tobedeleted`.
+    Gone,
+    /// An org of another type (district, department…).
+    Other,
+}
+
+impl OrgRef {
+    /// Why an org reference does not name a live school, or `None` when it does.
+    fn not_a_school(r: Option<&OrgRef>) -> Option<&'static str> {
+        match r {
+            Some(OrgRef::School) => None,
+            Some(OrgRef::Gone) => Some("is a school to be deleted (tobedeleted)"),
+            Some(OrgRef::Other) => Some("is an org that is not a school"),
+            None => Some("is not among the orgs"),
+        }
+    }
+}
+
 #[derive(Default)]
 struct Convert {
     warnings: Vec<Issue>,
@@ -557,6 +580,19 @@ impl Convert {
             );
         }
         id
+    }
+
+    /// The record's id when it is the first of its collection with that id; a repeat (the same
+    /// record on two pages, e.g. shifted by offset paging while records were added or removed)
+    /// is skipped with a warning: the first wins.
+    fn first_id(&mut self, seen: &mut IdSet, at: &At<'_>, id: Option<&str>) -> Option<String> {
+        let id = self.id(at, id)?;
+        seen.first(
+            id,
+            "sourcedId",
+            || at.field("sourcedId"),
+            &mut self.warnings,
+        )
     }
 
     fn grade(&mut self, at: &At<'_>, field: &str, grades: &[String]) -> Option<Grade> {
@@ -629,16 +665,24 @@ pub fn from_pages(pages: &OneRosterPages) -> Result<Roster, SourceError> {
         },
         ..Roster::default()
     };
-    let mut non_school_orgs: BTreeSet<String> = BTreeSet::new();
+    // What a class, a user or an enrollment may name as its school: a live school org.
+    let mut orgs: IdMap<OrgRef> = IdMap::default();
+    let mut seen = IdSet::default();
     for (at, o) in records(&pages.orgs, "orgs") {
-        let Some(id) = c.id(&at, o.sourced_id.as_deref()) else {
+        let Some(id) = c.first_id(&mut seen, &at, o.sourced_id.as_deref()) else {
             continue;
         };
         let kind = nonempty(o.org_type.as_deref()).map(str::to_ascii_lowercase);
-        if kind.as_deref() != Some("school") {
-            non_school_orgs.insert(id.clone());
-        }
+        let is_school = kind.as_deref() == Some("school");
         if deleted(o.status.as_deref()) {
+            orgs.insert(
+                &id,
+                if is_school {
+                    OrgRef::Gone
+                } else {
+                    OrgRef::Other
+                },
+            );
             if kind.as_deref() == Some("school") {
                 roster.deletions.push(Deletion {
                     entity: EntityKind::Schools,
@@ -647,6 +691,14 @@ pub fn from_pages(pages: &OneRosterPages) -> Result<Roster, SourceError> {
             }
             continue;
         }
+        orgs.insert(
+            &id,
+            if is_school {
+                OrgRef::School
+            } else {
+                OrgRef::Other
+            },
+        );
         match kind.as_deref() {
             Some("school") => roster.schools.push(School {
                 id,
@@ -682,8 +734,9 @@ pub fn from_pages(pages: &OneRosterPages) -> Result<Roster, SourceError> {
             ),
         }
     }
+    let mut seen = IdSet::default();
     for (at, t) in records(&pages.academic_sessions, "academicSessions") {
-        let Some(id) = c.id(&at, t.sourced_id.as_deref()) else {
+        let Some(id) = c.first_id(&mut seen, &at, t.sourced_id.as_deref()) else {
             continue;
         };
         if deleted(t.status.as_deref()) {
@@ -696,8 +749,9 @@ pub fn from_pages(pages: &OneRosterPages) -> Result<Roster, SourceError> {
             end_date: c.date(&at, "endDate", t.end_date.as_deref()),
         });
     }
+    let mut seen = IdSet::default();
     for (at, k) in records(&pages.courses, "courses") {
-        let Some(id) = c.id(&at, k.sourced_id.as_deref()) else {
+        let Some(id) = c.first_id(&mut seen, &at, k.sourced_id.as_deref()) else {
             continue;
         };
         if deleted(k.status.as_deref()) {
@@ -710,8 +764,9 @@ pub fn from_pages(pages: &OneRosterPages) -> Result<Roster, SourceError> {
         });
     }
     let mut section_school: BTreeMap<String, String> = BTreeMap::new();
+    let mut seen = IdSet::default();
     for (at, k) in records(&pages.classes, "classes") {
-        let Some(id) = c.id(&at, k.sourced_id.as_deref()) else {
+        let Some(id) = c.first_id(&mut seen, &at, k.sourced_id.as_deref()) else {
             continue;
         };
         if deleted(k.status.as_deref()) {
@@ -729,6 +784,14 @@ pub fn from_pages(pages: &OneRosterPages) -> Result<Roster, SourceError> {
             );
             continue;
         };
+        if let Some(why) = OrgRef::not_a_school(orgs.get(&school_id)) {
+            c.warn(
+                IssueCode::DanglingReference,
+                at.field("school"),
+                format!("the class's school {why}; the class is ignored"),
+            );
+            continue;
+        }
         let class_type = match nonempty(k.class_type.as_deref()) {
             None => None,
             Some(v) => match v.to_ascii_lowercase().as_str() {
@@ -771,8 +834,9 @@ pub fn from_pages(pages: &OneRosterPages) -> Result<Roster, SourceError> {
         });
     }
     let mut dobs: BTreeMap<String, chrono::NaiveDate> = BTreeMap::new();
+    let mut seen = IdSet::default();
     for (at, d) in records(&pages.demographics, "demographics") {
-        let Some(id) = c.id(&at, d.sourced_id.as_deref()) else {
+        let Some(id) = c.first_id(&mut seen, &at, d.sourced_id.as_deref()) else {
             continue;
         };
         if deleted(d.status.as_deref()) {
@@ -787,8 +851,9 @@ pub fn from_pages(pages: &OneRosterPages) -> Result<Roster, SourceError> {
     let mut links: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     let mut contact_index: BTreeMap<String, usize> = BTreeMap::new();
     let mut contact_kind: BTreeMap<String, (Relationship, ContactType)> = BTreeMap::new();
+    let mut seen = IdSet::default();
     for (at, u) in records(&pages.users, "users") {
-        let Some(id) = c.id(&at, u.sourced_id.as_deref()) else {
+        let Some(id) = c.first_id(&mut seen, &at, u.sourced_id.as_deref()) else {
             continue;
         };
         let Some(role) = nonempty(u.role.as_deref()) else {
@@ -820,12 +885,23 @@ pub fn from_pages(pages: &OneRosterPages) -> Result<Roster, SourceError> {
         }
         let school_ids: Vec<String> = {
             let mut v: Vec<String> = Vec::new();
-            for r in &u.orgs {
-                if let Some(o) = r.id()
-                    && !non_school_orgs.contains(o)
-                    && !v.iter().any(|x| x == o)
-                {
-                    v.push(o.to_string());
+            for (j, r) in u.orgs.iter().enumerate() {
+                let Some(o) = r.id() else { continue };
+                match orgs.get(o) {
+                    Some(OrgRef::School) => {
+                        if !v.iter().any(|x| x == o) {
+                            v.push(o.to_string());
+                        }
+                    }
+                    Some(OrgRef::Other) => {}
+                    ref_ => {
+                        let why = OrgRef::not_a_school(ref_).unwrap_or_default();
+                        c.warn(
+                            IssueCode::DanglingReference,
+                            at.field(&format!("orgs[{j}]")),
+                            format!("the org {why}; that school is ignored for this user"),
+                        );
+                    }
                 }
             }
             v
@@ -938,8 +1014,9 @@ pub fn from_pages(pages: &OneRosterPages) -> Result<Roster, SourceError> {
         );
     }
     let mut seen: HashSet<(String, String, EnrollmentRole)> = HashSet::new();
+    let mut ids = IdSet::default();
     for (at, e) in records(&pages.enrollments, "enrollments") {
-        let Some(id) = c.id(&at, e.sourced_id.as_deref()) else {
+        let Some(id) = c.first_id(&mut ids, &at, e.sourced_id.as_deref()) else {
             continue;
         };
         if deleted(e.status.as_deref()) {
@@ -983,6 +1060,20 @@ pub fn from_pages(pages: &OneRosterPages) -> Result<Roster, SourceError> {
             );
             continue;
         };
+        let school_id = match e.school.as_ref().and_then(|r| r.id()) {
+            None => class_school.clone(),
+            Some(s) => match OrgRef::not_a_school(orgs.get(s)) {
+                None => s.to_string(),
+                Some(why) => {
+                    c.warn(
+                        IssueCode::DanglingReference,
+                        at.field("school"),
+                        format!("the enrollment's school {why}; skipped"),
+                    );
+                    continue;
+                }
+            },
+        };
         let known = match role {
             EnrollmentRole::Student => students.contains(user),
             _ => staff.contains(user),
@@ -1003,12 +1094,6 @@ pub fn from_pages(pages: &OneRosterPages) -> Result<Roster, SourceError> {
             );
             continue;
         }
-        let school_id = e
-            .school
-            .as_ref()
-            .and_then(|r| r.id())
-            .map(str::to_string)
-            .unwrap_or_else(|| class_school.clone());
         let primary = match &e.primary {
             None => false,
             Some(p) => p.as_bool().unwrap_or_else(|| {
@@ -1043,4 +1128,135 @@ pub fn from_pages(pages: &OneRosterPages) -> Result<Roster, SourceError> {
         "oneroster roster converted"
     );
     Ok(roster)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn page<T: DeserializeOwned>(path: &str, key: &str, body: &str) -> Page<T> {
+        parse_page(path, key, body.as_bytes()).unwrap()
+    }
+
+    fn warnings(r: &Roster) -> Vec<String> {
+        r.warnings.iter().map(ToString::to_string).collect()
+    }
+
+    const ORGS: &str = r#"{"orgs":[{"sourcedId":"s1","name":"A","type":"school"},
+        {"sourcedId":"d1","name":"D","type":"district"}]}"#;
+
+    /// Found by `cargo fuzz run oneroster_json`: a record repeated on two pages (offset paging
+    /// while records are added or removed shifts one onto the next page) came out twice.
+    #[test]
+    fn a_repeated_record_is_read_once_with_a_warning() {
+        let class = r#"{"sourcedId":"c1","title":"Math","school":{"sourcedId":"s1"}}"#;
+        let student = r#"{"sourcedId":"u1","role":"student","givenName":"A","familyName":"B",
+            "orgs":[{"sourcedId":"s1"}]}"#;
+        let parent = r#"{"sourcedId":"g1","role":"parent","givenName":"C","familyName":"D",
+            "agents":[{"sourcedId":"u1"}]}"#;
+        let pages = OneRosterPages {
+            orgs: vec![page(
+                "/orgs",
+                "orgs",
+                r#"{"orgs":[{"sourcedId":"s1","name":"A","type":"school"},
+                    {"sourcedId":"s1","name":"B","type":"school"}]}"#,
+            )],
+            classes: vec![
+                page(
+                    "/classes?offset=0",
+                    "classes",
+                    &format!(r#"{{"classes":[{class}]}}"#),
+                ),
+                page(
+                    "/classes?offset=1",
+                    "classes",
+                    &format!(r#"{{"classes":[{class}]}}"#),
+                ),
+            ],
+            users: vec![
+                page(
+                    "/users?offset=0",
+                    "users",
+                    &format!(r#"{{"users":[{student},{parent}]}}"#),
+                ),
+                page(
+                    "/users?offset=2",
+                    "users",
+                    &format!(r#"{{"users":[{parent},{student}]}}"#),
+                ),
+            ],
+            ..OneRosterPages::default()
+        };
+        let r = from_pages(&pages).unwrap();
+        assert_eq!(r.schools.len(), 1);
+        assert_eq!(r.schools[0].name, "A");
+        assert_eq!(r.sections.len(), 1);
+        assert_eq!(r.students.len(), 1);
+        assert_eq!(r.contacts.len(), 1);
+        assert_eq!(r.contacts[0].links.len(), 1);
+        let repeat = "the sourcedId repeats an earlier record; this record is ignored (the first wins) (duplicate_id)";
+        assert_eq!(
+            warnings(&r),
+            [
+                format!("/orgs orgs[1].sourcedId: {repeat}"),
+                format!("/classes?offset=1 classes[0].sourcedId: {repeat}"),
+                format!("/users?offset=2 users[0].sourcedId: {repeat}"),
+                format!("/users?offset=2 users[1].sourcedId: {repeat}"),
+            ]
+        );
+    }
+
+    /// Like the CSV reader: a class, a user's org or an enrollment's school that is not a
+    /// school among the orgs is a dangling reference, dropped with a warning naming the path.
+    #[test]
+    fn a_class_whose_school_is_not_among_the_orgs_is_dropped_with_a_warning() {
+        let pages = OneRosterPages {
+            orgs: vec![page("/orgs", "orgs", ORGS)],
+            classes: vec![page(
+                "/classes",
+                "classes",
+                r#"{"classes":[{"sourcedId":"c1","title":"Math","school":{"sourcedId":"s1"}},
+                    {"sourcedId":"c2","title":"Art","school":{"sourcedId":"s9"}},
+                    {"sourcedId":"c3","title":"PE","school":{"sourcedId":"d1"}}]}"#,
+            )],
+            users: vec![page(
+                "/users",
+                "users",
+                r#"{"users":[{"sourcedId":"u1","role":"student","givenName":"A","familyName":"B",
+                    "orgs":[{"sourcedId":"s9"},{"sourcedId":"s1"},{"sourcedId":"d1"}]}]}"#,
+            )],
+            enrollments: vec![page(
+                "/enrollments",
+                "enrollments",
+                r#"{"enrollments":[
+                    {"sourcedId":"e1","role":"student","user":{"sourcedId":"u1"},"class":{"sourcedId":"c1"}},
+                    {"sourcedId":"e2","role":"student","user":{"sourcedId":"u1"},"class":{"sourcedId":"c2"}},
+                    {"sourcedId":"e3","role":"student","user":{"sourcedId":"u1"},"class":{"sourcedId":"c1"},
+                     "school":{"sourcedId":"s9"}}]}"#,
+            )],
+            ..OneRosterPages::default()
+        };
+        let r = from_pages(&pages).unwrap();
+        let ids: Vec<&str> = r.sections.iter().map(|s| s.id.as_str()).collect();
+        assert_eq!(ids, ["c1"]);
+        assert_eq!(r.students[0].school_ids, ["s1"]);
+        assert_eq!(r.enrollments.len(), 1);
+        assert_eq!(r.enrollments[0].school_id, "s1");
+        assert_eq!(
+            warnings(&r),
+            [
+                "/classes classes[1].school: the class's school is not among the orgs; the class is ignored (dangling_reference)",
+                "/classes classes[2].school: the class's school is an org that is not a school; the class is ignored (dangling_reference)",
+                "/users users[0].orgs[0]: the org is not among the orgs; that school is ignored for this user (dangling_reference)",
+                "/enrollments enrollments[1].class: enrollment in a class that was not read; skipped (dangling_reference)",
+                "/enrollments enrollments[2].school: the enrollment's school is not among the orgs; skipped (dangling_reference)",
+            ]
+        );
+        // Every record left is placed in a shard: nothing is dropped there silently.
+        let (shards, unplaced) = r.shards();
+        assert!(unplaced.is_empty(), "{unplaced:?}");
+        assert_eq!(shards.len(), 1);
+        assert_eq!(shards[0].sections.len(), 1);
+        assert_eq!(shards[0].enrollments.len(), 1);
+    }
 }

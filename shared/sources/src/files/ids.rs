@@ -6,6 +6,7 @@
 //! after it, was most of the cost of the readers' look-ups). Longer ids go to a side map.
 
 use crate::files::table::FastMap;
+use domain::{Issue, IssueCode, Location};
 
 /// The longest id stored inline (the 32nd byte holds the length).
 pub(crate) const INLINE: usize = 31;
@@ -109,6 +110,29 @@ impl IdSet {
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.0.len()
+    }
+
+    /// `id` when it is the first with that id (the API readers' repeat check: the same record
+    /// on two pages, or twice in a file); a repeat gets a `duplicate_id` warning at `field`
+    /// (the first wins).
+    pub(crate) fn first(
+        &mut self,
+        id: String,
+        field: &str,
+        at: impl FnOnce() -> Location,
+        warnings: &mut Vec<Issue>,
+    ) -> Option<String> {
+        if self.insert(&id) {
+            return Some(id);
+        }
+        warnings.push(Issue::warning(
+            IssueCode::DuplicateId,
+            at(),
+            format!(
+                "the {field} repeats an earlier record; this record is ignored (the first wins)"
+            ),
+        ));
+        None
     }
 }
 

@@ -137,8 +137,13 @@ fn contact_staff(roster: &Roster) -> BTreeMap<String, String> {
     out
 }
 
-/// Cuts a prepared roster into the shards of the in-scope schools (`school_map` keys).
-pub fn stage_shards(roster: &Roster, school_map: &BTreeMap<String, String>) -> Vec<StagedSchool> {
+/// Cuts a prepared roster into the shards of the in-scope schools (`school_map` keys). Records
+/// that name a school absent from the roster are added to `warnings` (see [`Roster::shards`]).
+pub fn stage_shards(
+    roster: &Roster,
+    school_map: &BTreeMap<String, String>,
+    warnings: &mut Vec<domain::Issue>,
+) -> Vec<StagedSchool> {
     let owners = owners(roster, school_map);
     let same = contact_staff(roster);
     let students: BTreeMap<&str, &domain::Student> =
@@ -146,7 +151,9 @@ pub fn stage_shards(roster: &Roster, school_map: &BTreeMap<String, String>) -> V
     let staff: BTreeMap<&str, &domain::Staff> =
         roster.staff.iter().map(|s| (s.id.as_str(), s)).collect();
     let mut out = Vec::new();
-    for mut shard in roster.shards() {
+    let (shards, unplaced) = roster.shards();
+    warnings.extend(unplaced);
+    for mut shard in shards {
         if !school_map.contains_key(&shard.school.id) {
             continue;
         }

@@ -122,7 +122,7 @@ pub fn stage_roster(
     }
     let source = roster.source.unwrap_or(SourceKind::OnerosterCsv);
     let coverage = roster.coverage;
-    let warnings = roster.warnings.clone();
+    let mut warnings = roster.warnings.clone();
     let deleted: BTreeSet<String> = roster
         .deletions
         .iter()
@@ -143,7 +143,7 @@ pub fn stage_roster(
         .chain(roster.contacts.iter().map(|c| c.id.clone()))
         .collect();
     let feed_section_ids = roster.sections.iter().map(|s| s.id.clone()).collect();
-    let schools = stage_shards(&roster, &school_map);
+    let schools = stage_shards(&roster, &school_map, &mut warnings);
     let mut kinds = BTreeSet::new();
     if settings.entities.students {
         kinds.insert(PersonKind::Student);
