@@ -114,6 +114,7 @@
 //! Users are written in one id space per file (`users.csv`, `users.json`): a roster whose
 //! students, staff and contacts share ids cannot round-trip. The generator never does that.
 
+mod churn;
 mod dirt;
 mod generate;
 mod names;
@@ -124,6 +125,7 @@ mod write;
 #[cfg(test)]
 mod tests;
 
+pub use churn::{Churn, Expected, ExpectedCounts, NextNight, next_night};
 pub use dirt::{Dirt, DirtKind, Injected};
 pub use generate::{SCHOOL_YEAR_END, generate};
 pub use project::project;

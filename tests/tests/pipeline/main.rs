@@ -7,6 +7,7 @@ mod cleanup;
 mod cli;
 mod crash;
 mod local_sync;
+mod next_night;
 mod privacy;
 mod round_trip;
 mod safeguards;
