@@ -5,8 +5,9 @@
 //! - File names and headers are matched ignoring ASCII case (`Dob` = `DOB`); column order is free.
 //! - Contacts are deduplicated by `Contact_sis_id`, else by normalised name plus email (or phone);
 //!   without either, a contact is never shared between students. Derived ids look like
-//!   `contact:3f2a…`; terms (from `Term_name/start/end`) are `term:…`; courses without a
-//!   `Course_number` are `course:…`.
+//!   `contact:3f2a…`. Terms (from `Term_name/start/end`) are known by their name (a second term
+//!   of that name with other dates by `name (start – end)`), courses by `Course_number`, else by
+//!   `Course_name`.
 //! - A staff row whose email equals a teacher's is the same person: roles and schools merge.
 //! - The files are full snapshots, so every coverage is bulk.
 
@@ -112,7 +113,7 @@ pub fn read(files: &FileSet) -> Result<Roster, SourceError> {
         staff_by_email: IdMap::default(),
         contacts: IdMap::default(),
         sections: IdMap::default(),
-        terms: IdSet::default(),
+        terms: IdMap::default(),
         courses: IdSet::default(),
     };
     r.read_schools(&mut schools_t, &schools_c)?;
@@ -357,7 +358,8 @@ struct Reader {
     contacts: IdMap<usize>,
     /// Section index by id.
     sections: IdMap<usize>,
-    terms: IdSet,
+    /// Term index by id.
+    terms: IdMap<usize>,
     courses: IdSet,
 }
 
@@ -610,16 +612,23 @@ impl Reader {
                     start.map(|d| d.to_string()).unwrap_or_default(),
                     end.map(|d| d.to_string()).unwrap_or_default(),
                 );
-                let name = term_name.unwrap_or_default();
-                let tid = derived_id("term", &[name, &s, &e]);
-                if self.terms.insert(&tid) {
+                let name = match term_name {
+                    Some(n) => n.to_string(),
+                    None => format!("{s} – {e}"),
+                };
+                // The term's id is its name (what a reader of the same district's Clever
+                // data can rely on); a term of that name with other dates is told apart by
+                // its dates.
+                let dated = |t: &Term| (t.start_date, t.end_date) == (start, end);
+                let tid = match self.terms.get(&name).map(|&i| &self.roster.terms[i]) {
+                    Some(t) if !dated(t) => format!("{name} ({s} – {e})"),
+                    _ => name.clone(),
+                };
+                if !self.terms.contains_key(&tid) {
+                    self.terms.insert(&tid, self.roster.terms.len());
                     self.roster.terms.push(Term {
                         id: tid.clone(),
-                        name: if name.is_empty() {
-                            format!("{s} – {e}")
-                        } else {
-                            name.to_string()
-                        },
+                        name,
                         start_date: start,
                         end_date: end,
                     });
@@ -631,7 +640,7 @@ impl Reader {
             let course_id = match (course_number, course_name) {
                 (None, None) => None,
                 (Some(n), _) => Some(n.to_string()),
-                (None, Some(name)) => Some(derived_id("course", &[name])),
+                (None, Some(name)) => Some(name.to_string()),
             };
             if let Some(cid) = &course_id
                 && self.courses.insert(cid)

@@ -17,10 +17,9 @@ use crate::clever_api::transport::{self, Fetched, Pacer, Policy, exchange, json_
 use crate::files::ids::{IdMap, IdSet};
 use crate::{RawSink, SourceError};
 use domain::{
-    ClassType, Contact, ContactLink, ContactType, Course, Coverage, Deletion, Email, Enrollment,
-    EnrollmentRole, EntityKind, FeedMode, Grade, Issue, IssueCode, Location, Phone, PhoneType,
-    Relationship, Roster, School, Section, SourceDistrict, SourceKind, Staff, StaffRole, Student,
-    Term, parse_date,
+    ClassType, Contact, ContactLink, Course, Coverage, Deletion, Email, Enrollment, EnrollmentRole,
+    EntityKind, FeedMode, Grade, Issue, IssueCode, Location, Phone, Relationship, Roster, School,
+    Section, SourceDistrict, SourceKind, Staff, StaffRole, Student, Term, parse_date,
 };
 use serde::de::DeserializeOwned;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
@@ -510,7 +509,7 @@ const STATE_TYPES: [&str; 3] = ["state", "state_id", "stateid"];
 enum Kind {
     Student,
     Staff(StaffRole),
-    Contact(Relationship, ContactType),
+    Contact(Relationship),
 }
 
 fn user_kind(role: &str) -> Option<Kind> {
@@ -520,9 +519,9 @@ fn user_kind(role: &str) -> Option<Kind> {
         "aide" => Kind::Staff(StaffRole::Aide),
         "proctor" => Kind::Staff(StaffRole::Proctor),
         "administrator" => Kind::Staff(StaffRole::Administrator),
-        "parent" => Kind::Contact(Relationship::Parent, ContactType::ParentGuardian),
-        "guardian" => Kind::Contact(Relationship::Guardian, ContactType::ParentGuardian),
-        "relative" => Kind::Contact(Relationship::Relative, ContactType::Family),
+        "parent" => Kind::Contact(Relationship::Parent),
+        "guardian" => Kind::Contact(Relationship::Guardian),
+        "relative" => Kind::Contact(Relationship::Relative),
         _ => return None,
     })
 }
@@ -850,7 +849,7 @@ pub fn from_pages(pages: &OneRosterPages) -> Result<Roster, SourceError> {
     // (contacts).
     let mut links: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     let mut contact_index: BTreeMap<String, usize> = BTreeMap::new();
-    let mut contact_kind: BTreeMap<String, (Relationship, ContactType)> = BTreeMap::new();
+    let mut contact_kind: BTreeMap<String, Relationship> = BTreeMap::new();
     let mut seen = IdSet::default();
     for (at, u) in records(&pages.users, "users") {
         let Some(id) = c.first_id(&mut seen, &at, u.sourced_id.as_deref()) else {
@@ -956,11 +955,11 @@ pub fn from_pages(pages: &OneRosterPages) -> Result<Roster, SourceError> {
                     language: None,
                 });
             }
-            Kind::Contact(rel, ctype) => {
+            Kind::Contact(rel) => {
                 let sms = c.phone(&at, "sms", u.sms.as_deref());
                 let phone = c.phone(&at, "phone", u.phone.as_deref());
                 links.entry(id.clone()).or_default().extend(agents);
-                contact_kind.insert(id.clone(), (rel, ctype));
+                contact_kind.insert(id.clone(), rel);
                 contact_index.insert(id.clone(), roster.contacts.len());
                 roster.contacts.push(Contact {
                     sis_id: user_id_of(u, &SIS_TYPES).or_else(|| owned(u.identifier.as_deref())),
@@ -968,7 +967,8 @@ pub fn from_pages(pages: &OneRosterPages) -> Result<Roster, SourceError> {
                     first_name,
                     last_name,
                     email,
-                    phone_type: sms.is_some().then_some(PhoneType::Cell),
+                    // OneRoster gives no phone type (as the CSV reader reads it).
+                    phone_type: None,
                     sms,
                     phone,
                     language: None,
@@ -985,7 +985,7 @@ pub fn from_pages(pages: &OneRosterPages) -> Result<Roster, SourceError> {
         let Some(&i) = contact_index.get(&contact_id) else {
             continue;
         };
-        let (rel, ctype) = contact_kind[&contact_id];
+        let rel = contact_kind[&contact_id];
         for sid in student_ids {
             if !students.contains(&sid) {
                 dangling_links += 1;
@@ -994,7 +994,8 @@ pub fn from_pages(pages: &OneRosterPages) -> Result<Roster, SourceError> {
             roster.contacts[i].links.push(ContactLink {
                 student_id: sid,
                 relationship: Some(rel),
-                contact_type: Some(ctype),
+                // OneRoster has no contact type (only the role: parent, guardian, relative).
+                contact_type: None,
             });
         }
     }

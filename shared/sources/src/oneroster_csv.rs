@@ -19,9 +19,9 @@ use crate::files::FileSet;
 use crate::files::ids::{IdMap, IdSet};
 use crate::files::table::{Col, FastSet, Row, Table, error, list};
 use domain::{
-    ClassType, Contact, ContactLink, ContactType, Course, Coverage, Deletion, Enrollment,
-    EnrollmentRole, EntityKind, FeedMode, Issue, IssueCode, Location, Relationship, Roster, School,
-    Section, SourceDistrict, SourceKind, Staff, StaffRole, Student, Term,
+    ClassType, Contact, ContactLink, Course, Coverage, Deletion, Enrollment, EnrollmentRole,
+    EntityKind, FeedMode, Issue, IssueCode, Location, Relationship, Roster, School, Section,
+    SourceDistrict, SourceKind, Staff, StaffRole, Student, Term,
 };
 use std::borrow::Cow;
 use std::hash::BuildHasher;
@@ -691,7 +691,7 @@ impl Reader {
                     self.roster.schools.push(School {
                         id: id.to_string(),
                         name: name.to_string(),
-                        sis_id: Some(id.to_string()),
+                        sis_id: None,
                         school_number: row.get(c.identifier, w).map(str::to_string),
                         state_id: None,
                         nces_id: None,
@@ -792,7 +792,7 @@ impl Reader {
             self.roster.schools.push(School {
                 id: id.to_string(),
                 name: id.to_string(),
-                sis_id: Some(id.to_string()),
+                sis_id: None,
                 school_number: None,
                 state_id: None,
                 nces_id: None,
@@ -856,7 +856,9 @@ impl Reader {
             let last_name = name_part(&row, c.family, w);
             let middle_name = row.get(c.middle, w).map(str::to_string);
             let (sis, state) = user_ids(row.get(c.user_ids, w));
-            let sis_id = Some(sis.unwrap_or(id).to_string());
+            // OneRoster's SIS id is the `{SIS:…}` entry of `userIds` (the sourcedId is the
+            // source id, not a SIS id), as the REST reader reads it.
+            let sis_id = sis.map(str::to_string);
             let state_id = state.map(str::to_string);
             let email = row.email(c.email, w);
             let language = row.get(c.language, w).map(str::to_string);
@@ -911,7 +913,7 @@ impl Reader {
                         id: id.to_string(),
                         first_name,
                         last_name,
-                        sis_id,
+                        sis_id: sis_id.or_else(|| row.get(c.identifier, w).map(str::to_string)),
                         email,
                         sms: row.phone(c.sms, w),
                         phone: row.phone(c.phone, w),
@@ -980,7 +982,8 @@ impl Reader {
                 cont.links.push(ContactLink {
                     student_id: st.id.clone(),
                     relationship: self.contact_rel.get(contact).copied(),
-                    contact_type: Some(ContactType::ParentGuardian),
+                    // OneRoster has no contact type (only the role: parent, guardian, relative).
+                    contact_type: None,
                 });
             }
         }
@@ -1098,7 +1101,7 @@ impl Reader {
                 id: id.to_string(),
                 school_id: school.to_string(),
                 name: name.to_string(),
-                sis_id: Some(id.to_string()),
+                sis_id: None,
                 section_number: row.get(c.code, w).map(str::to_string),
                 period: row.get(c.periods, w).map(str::to_string),
                 grade: row.grade(c.grades, w),

@@ -267,7 +267,8 @@ pub fn clever_roster() -> Roster {
     r
 }
 
-/// A district OneRoster 1.1 REST carries losslessly with this crate's mapping.
+/// A district OneRoster 1.1 REST carries losslessly with this crate's mapping (no phone or
+/// contact type: OneRoster has neither).
 pub fn oneroster_roster() -> Roster {
     let mut r = clever_roster();
     r.source = Some(SourceKind::OnerosterApi);
@@ -308,19 +309,21 @@ pub fn oneroster_roster() -> Roster {
         ContactLink {
             student_id: "stu1".into(),
             relationship: Some(Relationship::Parent),
-            contact_type: Some(ContactType::ParentGuardian),
+            contact_type: None,
         },
         ContactLink {
             student_id: "stu4".into(),
             relationship: Some(Relationship::Parent),
-            contact_type: Some(ContactType::ParentGuardian),
+            contact_type: None,
         },
     ];
+    // OneRoster carries neither a phone type nor a contact type.
+    r.contacts[0].phone_type = None;
     r.contacts[1].phone_type = None;
     r.contacts[1].links = vec![ContactLink {
         student_id: "stu2".into(),
         relationship: Some(Relationship::Guardian),
-        contact_type: Some(ContactType::ParentGuardian),
+        contact_type: None,
     }];
     r.enrollments[1].begin_date = date(2024, 8, 20);
     r.enrollments[1].end_date = date(2024, 12, 21);

@@ -60,7 +60,7 @@ fn user_ids(sis: &Option<String>, state: &Option<String>) -> Vec<UserId> {
 
 /// Converts a roster to what a OneRoster 1.1 server would serve. Students carry their
 /// contacts as `agents` and contacts their students; a contact's role comes from its first
-/// link's relationship (`Guardian` → guardian, `Relative` → relative, else parent).
+/// link's relationship (none or `Parent` → parent, `Guardian` → guardian, any other → relative).
 pub fn roster_to_oneroster(roster: &Roster) -> OneRosterWire {
     let mut w = OneRosterWire::default();
     let district = roster.district.as_ref().map(|d| d.id.clone());
@@ -182,7 +182,7 @@ pub fn roster_to_oneroster(roster: &Roster) -> OneRosterWire {
     }
     for sf in &roster.staff {
         let role = match sf.roles.first() {
-            Some(StaffRole::Teacher) => "teacher",
+            None | Some(StaffRole::Teacher) => "teacher",
             Some(StaffRole::Aide) => "aide",
             Some(StaffRole::Proctor) => "proctor",
             _ => "administrator",
@@ -205,10 +205,12 @@ pub fn roster_to_oneroster(roster: &Roster) -> OneRosterWire {
         });
     }
     for c in &roster.contacts {
+        // OneRoster's contact roles: parent, guardian and relative, which covers every other
+        // relationship (grandparent, aunt/uncle, sibling…), as the synth writers say.
         let role = match c.links.first().and_then(|l| l.relationship) {
+            None | Some(Relationship::Parent) => "parent",
             Some(Relationship::Guardian) => "guardian",
-            Some(Relationship::Relative) => "relative",
-            _ => "parent",
+            Some(_) => "relative",
         };
         w.users.push(model::User {
             sourced_id: s(&c.id),

@@ -62,30 +62,30 @@ fn good_feed() {
     check(
         &good(),
         expect![[r#"
-        coverage {"enrollments":"bulk","schools":"bulk","sections":"bulk","users":"bulk"}
-        school {"high_grade":"05","id":"s1","low_grade":"KG","name":"Springfield Elementary","school_number":"0042","sis_id":"s1","state_id":"IL-1"}
-        school {"high_grade":"08","id":"s2","low_grade":"06","name":"Springfield Middle","school_number":"0043","sis_id":"s2"}
-        term {"end_date":"2024-12-20","id":"term:810dace17698d289","name":"Fall","start_date":"2024-08-20"}
-        course {"id":"M3","name":"Math 3","number":"M3"}
-        course {"id":"course:f90011038172f2cd","name":"Art"}
-        section {"course_id":"M3","grade":"03","id":"sec1","name":"Math 3A","period":"1","school_id":"s1","section_number":"A","sis_id":"sec1","subject":"math","term_ids":["term:810dace17698d289"]}
-        section {"course_id":"course:f90011038172f2cd","grade":"02","id":"sec2","name":"Art","period":"2","school_id":"s1","sis_id":"sec2","subject":"arts","term_ids":["term:810dace17698d289"]}
-        student {"dob":"2015-04-01","email":"bart@example.org","first_name":"Bart","grade":"03","id":"st1","last_name":"Simpson","school_ids":["s1"],"sis_id":"st1","student_number":"1001"}
-        student {"dob":"2016-05-09","first_name":"Lisa","grade":"02","id":"st2","last_name":"Simpson","school_ids":["s1"],"sis_id":"st2","student_number":"1002"}
-        student {"dob":"2012-12-31","first_name":"Milhouse","grade":"07","id":"st3","last_name":"Van Houten","school_ids":["s2"],"sis_id":"st3","student_number":"2001"}
-        staff {"email":"edna@example.org","first_name":"Edna","id":"t1","last_name":"Krabappel","roles":["teacher","administrator"],"school_ids":["s1","s2"],"sis_id":"t1","staff_number":"T1","title":"Ms."}
-        staff {"email":"hoover@example.org","first_name":"Elizabeth","id":"t2","last_name":"Hoover","roles":["teacher"],"school_ids":["s1"],"sis_id":"t2","staff_number":"T2"}
-        staff {"email":"willie@example.org","first_name":"Willie","id":"x10","last_name":"MacDougal","roles":["staff"],"school_ids":["s2"],"sis_id":"x10","title":"Groundskeeper"}
-        contact {"first_name":"Abe","id":"C77","last_name":"Simpson","links":[{"contact_type":"Emergency","relationship":"Grandparent","student_id":"st1"}],"phone":"+15559990000","phone_type":"Home","sis_id":"C77"}
-        contact {"email":"marge@example.org","first_name":"Marge","id":"contact:1a0b5228c9888fea","last_name":"Simpson","links":[{"contact_type":"Parent/Guardian","relationship":"Parent","student_id":"st1"},{"contact_type":"Parent/Guardian","relationship":"Parent","student_id":"st2"}],"phone_type":"Cell","sms":"+15552223333"}
-        enrollment {"role":"student","school_id":"s1","section_id":"sec1","user_id":"st1"}
-        enrollment {"primary":true,"role":"teacher","school_id":"s1","section_id":"sec1","user_id":"t1"}
-        enrollment {"role":"teacher","school_id":"s1","section_id":"sec1","user_id":"t2"}
-        enrollment {"role":"student","school_id":"s1","section_id":"sec2","user_id":"st1"}
-        enrollment {"role":"student","school_id":"s1","section_id":"sec2","user_id":"st2"}
-        enrollment {"role":"teacher","school_id":"s1","section_id":"sec2","user_id":"t1"}
-        enrollment {"primary":true,"role":"teacher","school_id":"s1","section_id":"sec2","user_id":"t2"}
-    "#]],
+            coverage {"enrollments":"bulk","schools":"bulk","sections":"bulk","users":"bulk"}
+            school {"high_grade":"05","id":"s1","low_grade":"KG","name":"Springfield Elementary","school_number":"0042","sis_id":"s1","state_id":"IL-1"}
+            school {"high_grade":"08","id":"s2","low_grade":"06","name":"Springfield Middle","school_number":"0043","sis_id":"s2"}
+            term {"end_date":"2024-12-20","id":"Fall","name":"Fall","start_date":"2024-08-20"}
+            course {"id":"Art","name":"Art"}
+            course {"id":"M3","name":"Math 3","number":"M3"}
+            section {"course_id":"M3","grade":"03","id":"sec1","name":"Math 3A","period":"1","school_id":"s1","section_number":"A","sis_id":"sec1","subject":"math","term_ids":["Fall"]}
+            section {"course_id":"Art","grade":"02","id":"sec2","name":"Art","period":"2","school_id":"s1","sis_id":"sec2","subject":"arts","term_ids":["Fall"]}
+            student {"dob":"2015-04-01","email":"bart@example.org","first_name":"Bart","grade":"03","id":"st1","last_name":"Simpson","school_ids":["s1"],"sis_id":"st1","student_number":"1001"}
+            student {"dob":"2016-05-09","first_name":"Lisa","grade":"02","id":"st2","last_name":"Simpson","school_ids":["s1"],"sis_id":"st2","student_number":"1002"}
+            student {"dob":"2012-12-31","first_name":"Milhouse","grade":"07","id":"st3","last_name":"Van Houten","school_ids":["s2"],"sis_id":"st3","student_number":"2001"}
+            staff {"email":"edna@example.org","first_name":"Edna","id":"t1","last_name":"Krabappel","roles":["teacher","administrator"],"school_ids":["s1","s2"],"sis_id":"t1","staff_number":"T1","title":"Ms."}
+            staff {"email":"hoover@example.org","first_name":"Elizabeth","id":"t2","last_name":"Hoover","roles":["teacher"],"school_ids":["s1"],"sis_id":"t2","staff_number":"T2"}
+            staff {"email":"willie@example.org","first_name":"Willie","id":"x10","last_name":"MacDougal","roles":["staff"],"school_ids":["s2"],"sis_id":"x10","title":"Groundskeeper"}
+            contact {"first_name":"Abe","id":"C77","last_name":"Simpson","links":[{"contact_type":"Emergency","relationship":"Grandparent","student_id":"st1"}],"phone":"+15559990000","phone_type":"Home","sis_id":"C77"}
+            contact {"email":"marge@example.org","first_name":"Marge","id":"contact:1a0b5228c9888fea","last_name":"Simpson","links":[{"contact_type":"Parent/Guardian","relationship":"Parent","student_id":"st1"},{"contact_type":"Parent/Guardian","relationship":"Parent","student_id":"st2"}],"phone_type":"Cell","sms":"+15552223333"}
+            enrollment {"role":"student","school_id":"s1","section_id":"sec1","user_id":"st1"}
+            enrollment {"primary":true,"role":"teacher","school_id":"s1","section_id":"sec1","user_id":"t1"}
+            enrollment {"role":"teacher","school_id":"s1","section_id":"sec1","user_id":"t2"}
+            enrollment {"role":"student","school_id":"s1","section_id":"sec2","user_id":"st1"}
+            enrollment {"role":"student","school_id":"s1","section_id":"sec2","user_id":"st2"}
+            enrollment {"role":"teacher","school_id":"s1","section_id":"sec2","user_id":"t1"}
+            enrollment {"primary":true,"role":"teacher","school_id":"s1","section_id":"sec2","user_id":"t2"}
+        "#]],
     );
 }
 
@@ -108,25 +108,25 @@ fn header_and_file_name_case_is_ignored() {
     check(
         &files,
         expect![[r#"
-        coverage {"enrollments":"bulk","schools":"bulk","sections":"bulk","users":"bulk"}
-        school {"high_grade":"05","id":"s1","low_grade":"KG","name":"Springfield Elementary","school_number":"0042","sis_id":"s1","state_id":"IL-1"}
-        school {"high_grade":"08","id":"s2","low_grade":"06","name":"Springfield Middle","school_number":"0043","sis_id":"s2"}
-        term {"end_date":"2024-12-20","id":"term:810dace17698d289","name":"Fall","start_date":"2024-08-20"}
-        course {"id":"M3","name":"Math 3","number":"M3"}
-        course {"id":"course:f90011038172f2cd","name":"Art"}
-        section {"course_id":"M3","grade":"03","id":"sec1","name":"Math 3A","period":"1","school_id":"s1","section_number":"A","sis_id":"sec1","subject":"math","term_ids":["term:810dace17698d289"]}
-        section {"course_id":"course:f90011038172f2cd","grade":"02","id":"sec2","name":"Art","period":"2","school_id":"s1","sis_id":"sec2","subject":"arts","term_ids":["term:810dace17698d289"]}
-        student {"dob":"2015-04-01","first_name":"Bart","id":"st1","last_name":"Simpson","school_ids":["s1"],"sis_id":"st1"}
-        staff {"email":"edna@example.org","first_name":"Edna","id":"t1","last_name":"Krabappel","roles":["teacher"],"school_ids":["s1","s2"],"sis_id":"t1","staff_number":"T1","title":"Ms."}
-        staff {"email":"hoover@example.org","first_name":"Elizabeth","id":"t2","last_name":"Hoover","roles":["teacher"],"school_ids":["s1"],"sis_id":"t2","staff_number":"T2"}
-        enrollment {"role":"student","school_id":"s1","section_id":"sec1","user_id":"st1"}
-        enrollment {"primary":true,"role":"teacher","school_id":"s1","section_id":"sec1","user_id":"t1"}
-        enrollment {"role":"teacher","school_id":"s1","section_id":"sec1","user_id":"t2"}
-        enrollment {"role":"student","school_id":"s1","section_id":"sec2","user_id":"st1"}
-        enrollment {"role":"teacher","school_id":"s1","section_id":"sec2","user_id":"t1"}
-        enrollment {"primary":true,"role":"teacher","school_id":"s1","section_id":"sec2","user_id":"t2"}
-        warning dangling_reference enrollments.csv:3:3 `Student_id` names no student of students.csv; the row is ignored
-    "#]],
+            coverage {"enrollments":"bulk","schools":"bulk","sections":"bulk","users":"bulk"}
+            school {"high_grade":"05","id":"s1","low_grade":"KG","name":"Springfield Elementary","school_number":"0042","sis_id":"s1","state_id":"IL-1"}
+            school {"high_grade":"08","id":"s2","low_grade":"06","name":"Springfield Middle","school_number":"0043","sis_id":"s2"}
+            term {"end_date":"2024-12-20","id":"Fall","name":"Fall","start_date":"2024-08-20"}
+            course {"id":"Art","name":"Art"}
+            course {"id":"M3","name":"Math 3","number":"M3"}
+            section {"course_id":"M3","grade":"03","id":"sec1","name":"Math 3A","period":"1","school_id":"s1","section_number":"A","sis_id":"sec1","subject":"math","term_ids":["Fall"]}
+            section {"course_id":"Art","grade":"02","id":"sec2","name":"Art","period":"2","school_id":"s1","sis_id":"sec2","subject":"arts","term_ids":["Fall"]}
+            student {"dob":"2015-04-01","first_name":"Bart","id":"st1","last_name":"Simpson","school_ids":["s1"],"sis_id":"st1"}
+            staff {"email":"edna@example.org","first_name":"Edna","id":"t1","last_name":"Krabappel","roles":["teacher"],"school_ids":["s1","s2"],"sis_id":"t1","staff_number":"T1","title":"Ms."}
+            staff {"email":"hoover@example.org","first_name":"Elizabeth","id":"t2","last_name":"Hoover","roles":["teacher"],"school_ids":["s1"],"sis_id":"t2","staff_number":"T2"}
+            enrollment {"role":"student","school_id":"s1","section_id":"sec1","user_id":"st1"}
+            enrollment {"primary":true,"role":"teacher","school_id":"s1","section_id":"sec1","user_id":"t1"}
+            enrollment {"role":"teacher","school_id":"s1","section_id":"sec1","user_id":"t2"}
+            enrollment {"role":"student","school_id":"s1","section_id":"sec2","user_id":"st1"}
+            enrollment {"role":"teacher","school_id":"s1","section_id":"sec2","user_id":"t1"}
+            enrollment {"primary":true,"role":"teacher","school_id":"s1","section_id":"sec2","user_id":"t2"}
+            warning dangling_reference enrollments.csv:3:3 `Student_id` names no student of students.csv; the row is ignored
+        "#]],
     );
 }
 
@@ -236,5 +236,41 @@ fn malformed_csv_is_an_error() {
         expect![[r#"
             error malformed_csv enrollments.csv:2 a quoted field is not closed properly (an unterminated quote, or text after a closing quote)
         "#]],
+    );
+}
+
+/// Terms are known by their name (as the Clever JSON reader's projection knows them); a second
+/// term of the same name with other dates is told apart by its dates, not merged.
+#[test]
+fn terms_are_known_by_name_and_told_apart_by_dates() {
+    const SECTIONS: &str = "School_id,Section_id,Teacher_id,Name,Term_name,Term_start,Term_end
+s1,sec1,t1,Math,Fall,8/20/2024,12/20/2024
+s1,sec2,t1,Art,Fall,2024-08-20,2024-12-20
+s2,sec3,t1,Music,Fall,9/1/2024,12/20/2024
+s2,sec4,t1,Band,,9/1/2024,12/20/2024
+";
+    let r = read(&mem(&with("sections.csv", SECTIONS))).unwrap();
+    let terms: Vec<(&str, &str)> = r
+        .terms
+        .iter()
+        .map(|t| (t.id.as_str(), t.name.as_str()))
+        .collect();
+    assert_eq!(
+        terms,
+        [
+            ("Fall", "Fall"),
+            ("Fall (2024-09-01 – 2024-12-20)", "Fall"),
+            ("2024-09-01 – 2024-12-20", "2024-09-01 – 2024-12-20"),
+        ]
+    );
+    let of: Vec<&[String]> = r.sections.iter().map(|s| s.term_ids.as_slice()).collect();
+    assert_eq!(
+        of,
+        [
+            &["Fall".to_string()][..],
+            &["Fall".to_string()],
+            &["Fall (2024-09-01 – 2024-12-20)".to_string()],
+            &["2024-09-01 – 2024-12-20".to_string()],
+        ]
     );
 }

@@ -79,16 +79,16 @@ fn good_bulk_feed() {
         expect![[r#"
             coverage {"enrollments":"bulk","schools":"bulk","sections":"bulk","users":"bulk"}
             district {"id":"d1","name":"Springfield District"}
-            school {"id":"s1","name":"Springfield Elementary","school_number":"0042","sis_id":"s1"}
+            school {"id":"s1","name":"Springfield Elementary","school_number":"0042"}
             term {"end_date":"2024-12-20","id":"t1","name":"Fall 2024","start_date":"2024-08-20"}
             course {"id":"c1","name":"Math 3","number":"M3"}
-            section {"class_type":"scheduled","course_id":"c1","grade":"03","id":"k1","name":"Math 3A","period":"1,2","school_id":"s1","section_number":"M3A","sis_id":"k1","subject":"Math","term_ids":["t1"]}
-            section {"class_type":"homeroom","course_id":"c1","grade":"03","id":"k2","name":"Homeroom","school_id":"s1","sis_id":"k2","term_ids":["t1"]}
+            section {"class_type":"scheduled","course_id":"c1","grade":"03","id":"k1","name":"Math 3A","period":"1,2","school_id":"s1","section_number":"M3A","subject":"Math","term_ids":["t1"]}
+            section {"class_type":"homeroom","course_id":"c1","grade":"03","id":"k2","name":"Homeroom","school_id":"s1","term_ids":["t1"]}
             student {"dob":"2015-04-01","email":"bart@example.org","first_name":"Bart","grade":"03","id":"u1","last_name":"Simpson","middle_name":"J","school_ids":["s1"],"sis_id":"0123","state_id":"IL-9","student_number":"1001","username":"bart"}
-            staff {"email":"gary@example.org","first_name":"Gary","id":"a1","last_name":"Chalmers","roles":["district_admin"],"sis_id":"a1"}
-            staff {"email":"edna@example.org","first_name":"Edna","id":"u2","last_name":"Krabappel","roles":["teacher"],"school_ids":["s1"],"sis_id":"u2","sms":"+15551234567","staff_number":"T7"}
-            contact {"first_name":"Abe","id":"g1","last_name":"Simpson","links":[{"contact_type":"Parent/Guardian","relationship":"Guardian","student_id":"u1"}],"sis_id":"g1"}
-            contact {"email":"marge@example.org","first_name":"Marge","id":"p1","last_name":"Simpson","links":[{"contact_type":"Parent/Guardian","relationship":"Parent","student_id":"u1"}],"phone":"+15554445555","sis_id":"p1","sms":"+15552223333"}
+            staff {"email":"gary@example.org","first_name":"Gary","id":"a1","last_name":"Chalmers","roles":["district_admin"]}
+            staff {"email":"edna@example.org","first_name":"Edna","id":"u2","last_name":"Krabappel","roles":["teacher"],"school_ids":["s1"],"sms":"+15551234567","staff_number":"T7"}
+            contact {"first_name":"Abe","id":"g1","last_name":"Simpson","links":[{"relationship":"Guardian","student_id":"u1"}]}
+            contact {"email":"marge@example.org","first_name":"Marge","id":"p1","last_name":"Simpson","links":[{"relationship":"Parent","student_id":"u1"}],"phone":"+15554445555","sms":"+15552223333"}
             enrollment {"begin_date":"2024-08-20","role":"student","school_id":"s1","section_id":"k1","user_id":"u1"}
             enrollment {"primary":true,"role":"teacher","school_id":"s1","section_id":"k1","user_id":"u2"}
             enrollment {"role":"student","school_id":"s1","section_id":"k2","user_id":"u1"}
@@ -122,8 +122,8 @@ fn delta_feed_with_deletions() {
         ],
         expect![[r#"
             coverage {"enrollments":"delta","schools":"absent","sections":"absent","users":"delta"}
-            student {"first_name":"Lisa","id":"u3","last_name":"Simpson","school_ids":["s9"],"sis_id":"u3","username":"lisa"}
-            staff {"first_name":"Edna","id":"u2","last_name":"Krabappel","roles":["teacher"],"school_ids":["s1"],"sis_id":"u2"}
+            student {"first_name":"Lisa","id":"u3","last_name":"Simpson","school_ids":["s9"],"username":"lisa"}
+            staff {"first_name":"Edna","id":"u2","last_name":"Krabappel","roles":["teacher"],"school_ids":["s1"]}
             enrollment {"role":"student","school_id":"s1","section_id":"k1","user_id":"u3"}
             deletion {"entity":"students","id":"u1"}
             deletion {"entity":"guardians","id":"p9"}
@@ -154,14 +154,14 @@ fn cut_down_profile_without_manifest_or_orgs() {
         ],
         expect![[r#"
             coverage {"enrollments":"bulk","schools":"absent","sections":"bulk","users":"bulk"}
-            school {"id":"A","name":"A","sis_id":"A"}
-            school {"id":"B","name":"B","sis_id":"B"}
-            school {"id":"C","name":"C","sis_id":"C"}
-            section {"grade":"KG","id":"C1","name":"Kinder","period":"1,2","school_id":"A","sis_id":"C1"}
-            section {"grade":"KG","id":"C2","name":"Art","school_id":"C","sis_id":"C2"}
-            student {"first_name":"Ann","grade":"KG","id":"007","last_name":"Lee","school_ids":["A","B"],"sis_id":"007"}
-            staff {"email":"tom@example.org","first_name":"Tom","id":"T1","last_name":"Ray","roles":["aide"],"school_ids":["A"],"sis_id":"T1"}
-            contact {"email":"pat@example.org","first_name":"Pat","id":"P1","last_name":"Lee","links":[{"contact_type":"Parent/Guardian","relationship":"Guardian","student_id":"007"}],"sis_id":"P1","sms":"+15551112222"}
+            school {"id":"A","name":"A"}
+            school {"id":"B","name":"B"}
+            school {"id":"C","name":"C"}
+            section {"grade":"KG","id":"C1","name":"Kinder","period":"1,2","school_id":"A"}
+            section {"grade":"KG","id":"C2","name":"Art","school_id":"C"}
+            student {"first_name":"Ann","grade":"KG","id":"007","last_name":"Lee","school_ids":["A","B"]}
+            staff {"email":"tom@example.org","first_name":"Tom","id":"T1","last_name":"Ray","roles":["aide"],"school_ids":["A"]}
+            contact {"email":"pat@example.org","first_name":"Pat","id":"P1","last_name":"Lee","links":[{"relationship":"Guardian","student_id":"007"}],"sms":"+15551112222"}
             enrollment {"role":"student","school_id":"A","section_id":"C1","user_id":"007"}
             enrollment {"role":"teacher","school_id":"A","section_id":"C1","user_id":"T1"}
             warning dangling_reference enrollments.csv:4:3 `userSourcedId` names no user of users.csv; the row is ignored
@@ -208,12 +208,12 @@ e4,k1,s1,u1,guardian,,
         expect![[r#"
             coverage {"enrollments":"bulk","schools":"bulk","sections":"bulk","users":"bulk"}
             district {"id":"d1","name":"Springfield District"}
-            school {"id":"s1","name":"Springfield Elementary","school_number":"0042","sis_id":"s1"}
+            school {"id":"s1","name":"Springfield Elementary","school_number":"0042"}
             term {"end_date":"2024-12-20","id":"t1","name":"Fall 2024","start_date":"2024-08-20"}
             course {"id":"c1","name":"Math 3","number":"M3"}
-            section {"course_id":"c1","id":"k1","name":"Math","school_id":"s1","sis_id":"k1"}
-            student {"first_name":"Ann","id":"u1","last_name":"Lee","school_ids":["s1"],"sis_id":"u1","username":"a"}
-            staff {"first_name":"Di","id":"u3","last_name":"Lee","roles":["teacher"],"school_ids":["s1"],"sis_id":"u3"}
+            section {"course_id":"c1","id":"k1","name":"Math","school_id":"s1"}
+            student {"first_name":"Ann","id":"u1","last_name":"Lee","school_ids":["s1"],"username":"a"}
+            staff {"first_name":"Di","id":"u3","last_name":"Lee","roles":["teacher"],"school_ids":["s1"]}
             enrollment {"role":"student","school_id":"s1","section_id":"k1","user_id":"u1"}
             warning invalid_email users.csv:2:8 `email` is not an email address (expected local@domain); the value is ignored
             warning unknown_enum_value users.csv:2:10 `grades` is not a known grade (a CEDS code such as KG or 01); the value is ignored
@@ -268,8 +268,8 @@ fn bom_and_crlf_are_accepted() {
         )],
         expect![[r#"
             coverage {"enrollments":"absent","schools":"absent","sections":"absent","users":"bulk"}
-            student {"first_name":"Ann","id":"u1","last_name":"Lee","sis_id":"u1"}
-            staff {"first_name":"Tom","id":"u2","last_name":"Ray","roles":["teacher"],"sis_id":"u2"}
+            student {"first_name":"Ann","id":"u1","last_name":"Lee"}
+            staff {"first_name":"Tom","id":"u2","last_name":"Ray","roles":["teacher"]}
         "#]],
     );
 }
@@ -372,7 +372,7 @@ fn oversized_fields_are_dropped() {
     let files = FileSet::from_memory(vec![("users.csv".into(), users.into_bytes())]);
     expect![[r#"
         coverage {"enrollments":"absent","schools":"absent","sections":"absent","users":"bulk"}
-        student {"first_name":"Ann","id":"u1","last_name":"Lee","sis_id":"u1"}
+        student {"first_name":"Ann","id":"u1","last_name":"Lee"}
         warning field_too_long users.csv:2:5 the value is longer than 65536 bytes; it is ignored
     "#]]
     .assert_eq(&render(read(&files)));
@@ -391,7 +391,7 @@ fn zipped_feed_in_a_folder() {
         FileSet::from_zip_bytes("drop.zip", bytes, crate::files::Limits::default()).unwrap();
     expect![[r#"
         coverage {"enrollments":"absent","schools":"absent","sections":"bulk","users":"bulk"}
-        student {"first_name":"Ann","id":"u1","last_name":"Lee","sis_id":"u1"}
+        student {"first_name":"Ann","id":"u1","last_name":"Lee"}
     "#]]
     .assert_eq(&render(read(&files)));
 }
