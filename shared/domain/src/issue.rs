@@ -89,6 +89,9 @@ pub enum IssueCode {
     MergedIdReappeared,
     /// A school's plan could not be applied: the directory kept changing under it.
     ApplyConflict,
+    /// A school's pipeline message failed on every delivery and went to the dead-letter queue;
+    /// its run ends `failed` with this error naming the message and the school.
+    DeadLetter,
 }
 
 impl IssueCode {
@@ -122,6 +125,7 @@ impl IssueCode {
             Self::AmbiguousMatch => "ambiguous_match",
             Self::MergedIdReappeared => "merged_id_reappeared",
             Self::ApplyConflict => "apply_conflict",
+            Self::DeadLetter => "dead_letter",
         }
     }
 }

@@ -14,7 +14,7 @@
 //!   visibility timeout (6 x the worker timeout) apart.
 //! - The last delivery (`ApproximateReceiveCount` >= `ROSTERSYNC_MAX_RECEIVES`) of a message
 //!   that still fails, whatever the cause, first ends its run `failed` (reason `invalid_input`)
-//!   with an error naming the message, so the report shows it and the run does not wait
+//!   with a `dead_letter` error naming the message and its school, so the report shows it and the run does not wait
 //!   forever for a school that never finishes. Every later message of that run is a no-op.
 //!   A message too broken to name its run (not JSON, no `district` / `run_id`) is only logged.
 
@@ -136,7 +136,7 @@ pub async fn fail_run_of(
         return Ok(());
     };
     let issue = Issue::error(
-        IssueCode::InvalidResponse,
+        IssueCode::DeadLetter,
         Location::api(format!("queue/message/{message_id}")),
         format!(
             "the {} failed {receives} deliveries and was moved to the dead-letter queue: {error}",
