@@ -149,19 +149,11 @@ pub async fn fetch_roster(
             };
             Ok(read_files(&files, format, raw).await?)
         }
-        SourceConfig::Clever { base_url, version, .. } => {
-            let token = secrets.get(&secret_name(&district.id)).await?;
-            let mut cfg = sources::clever_api::CleverConfig::new(token.expose());
-            cfg.base_url = base_url.clone();
-            if let Some(v) = version {
-                cfg.version = v.clone();
+        SourceConfig::Clever { .. } | SourceConfig::OnerosterApi { .. } => {
+            match api_source(district, secrets).await? {
+                ApiSource::Clever(cfg) => Ok(sources::clever_api::fetch(&cfg, raw).await?),
+                ApiSource::OneRoster(cfg) => Ok(sources::oneroster_api::fetch(&cfg, raw).await?),
             }
-            Ok(sources::clever_api::fetch(&cfg, raw).await?)
-        }
-        SourceConfig::OnerosterApi { .. } => {
-            let secret = secrets.get(&secret_name(&district.id)).await?;
-            let cfg = oneroster_config(source, secret.expose())?;
-            Ok(sources::oneroster_api::fetch(&cfg, raw).await?)
         }
         // A drop-fed source has no roster to fetch on demand: `app::drops::pull_and_start`
         // pulls the next drop and ingests it exactly once (what `rostersync sync` and
@@ -169,6 +161,44 @@ pub async fn fetch_roster(
         SourceConfig::Sftp { .. } => Err(FetchError::Unsupported(
             "an SFTP district is read drop by drop: run `rostersync sync --district D`, which pulls the next complete drop and ingests it".into(),
         )),
+    }
+}
+
+/// The client configuration of a district read over HTTP (Clever or OneRoster REST), its secret
+/// included.
+pub enum ApiSource {
+    Clever(sources::clever_api::CleverConfig),
+    OneRoster(sources::oneroster_api::OneRosterConfig),
+}
+
+/// The HTTP API configuration of `district`; `Unsupported` for a file or drop source.
+pub async fn api_source(
+    district: &District,
+    secrets: &dyn SecretStore,
+) -> Result<ApiSource, FetchError> {
+    match district.source.as_ref() {
+        Some(SourceConfig::Clever {
+            base_url, version, ..
+        }) => {
+            let token = secrets.get(&secret_name(&district.id)).await?;
+            let mut cfg = sources::clever_api::CleverConfig::new(token.expose());
+            cfg.base_url = base_url.clone();
+            if let Some(v) = version {
+                cfg.version = v.clone();
+            }
+            Ok(ApiSource::Clever(cfg))
+        }
+        Some(source @ SourceConfig::OnerosterApi { .. }) => {
+            let secret = secrets.get(&secret_name(&district.id)).await?;
+            Ok(ApiSource::OneRoster(oneroster_config(
+                source,
+                secret.expose(),
+            )?))
+        }
+        Some(_) => Err(FetchError::Unsupported(
+            "the district's source is not a Clever or OneRoster REST API".into(),
+        )),
+        None => Err(FetchError::NotConnected(district.id.clone())),
     }
 }
 

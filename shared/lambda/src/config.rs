@@ -10,6 +10,9 @@ pub const ENV_SSM_PREFIX: &str = "ROSTERSYNC_SSM_PREFIX";
 /// The work queue's redrive `maxReceiveCount` (the template's `MaxReceiveCount`): on that
 /// delivery a failing message is the last one the worker sees before the dead-letter queue.
 pub const ENV_MAX_RECEIVES: &str = "ROSTERSYNC_MAX_RECEIVES";
+/// The queue the `fetch` function sends its own continuations to (and is triggered by): a
+/// Clever or OneRoster fetch that runs out of invocation time checkpoints and continues there.
+pub const ENV_FETCH_QUEUE_URL: &str = "ROSTERSYNC_FETCH_QUEUE_URL";
 /// The prefix used where no secret is read (worker, ingest-drop).
 pub const DEFAULT_SSM_PREFIX: &str = "/rostersync/";
 
@@ -28,7 +31,8 @@ impl Function {
     pub fn required(self) -> Vec<&'static str> {
         let mut v = vec![ENV_BUCKET, ENV_QUEUE_URL, ENV_DLQ_URL, ENV_TABLE];
         match self {
-            Self::Fetch | Self::SftpPull | Self::Api => v.push(ENV_SSM_PREFIX),
+            Self::Fetch => v.extend([ENV_SSM_PREFIX, ENV_FETCH_QUEUE_URL]),
+            Self::SftpPull | Self::Api => v.push(ENV_SSM_PREFIX),
             Self::Worker => v.push(ENV_MAX_RECEIVES),
             Self::IngestDrop => {}
         }
@@ -42,6 +46,8 @@ pub struct Config {
     pub aws: AwsConfig,
     pub ssm_prefix: String,
     pub max_receives: u32,
+    /// The fetch function's continuation queue (`fetch` only).
+    pub fetch_queue_url: Option<String>,
 }
 
 /// Everything wrong with the environment, in one message.
@@ -110,6 +116,7 @@ impl Config {
             },
             ssm_prefix,
             max_receives,
+            fetch_queue_url: get(ENV_FETCH_QUEUE_URL),
         })
     }
 }
@@ -166,6 +173,7 @@ mod tests {
         assert_eq!(c.aws.dlq_url, "dlq");
         let e = Config::from_lookup(Function::Fetch, lookup(&base)).unwrap_err();
         assert!(e.to_string().contains(ENV_SSM_PREFIX), "{e}");
+        assert!(e.to_string().contains(ENV_FETCH_QUEUE_URL), "{e}");
         let mut with = base.to_vec();
         with.push((ENV_SSM_PREFIX, "/rs/"));
         with.push((ENV_MAX_RECEIVES, "4"));

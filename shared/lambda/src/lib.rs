@@ -21,6 +21,7 @@ pub mod drops;
 pub mod error;
 pub mod fetch;
 pub mod http;
+pub mod resume;
 pub mod secrets;
 pub mod worker;
 
@@ -39,6 +40,8 @@ pub struct Deps {
     pub ports: Ports,
     pub secrets: Arc<dyn SecretStore>,
     pub config: Config,
+    /// The `fetch` function's continuation queue, when configured.
+    pub continuations: Option<Arc<dyn store::Queue>>,
 }
 
 impl Deps {
@@ -62,10 +65,18 @@ impl Deps {
             clock: Arc::new(store::SystemClock),
         };
         let secrets = Arc::new(SsmSecrets::new(ssm, &config.ssm_prefix));
+        let continuations = config.fetch_queue_url.as_ref().map(|url| {
+            let queue = store_aws::AwsConfig {
+                queue_url: url.clone(),
+                ..aws.clone()
+            };
+            Arc::new(clients.queue(&queue)) as Arc<dyn store::Queue>
+        });
         Self {
             ports,
             secrets,
             config,
+            continuations,
         }
     }
 }
