@@ -74,6 +74,7 @@ async fn setup(label: &str, max_receives: u32) -> Option<Env> {
         aws: cfg.clone(),
         ssm_prefix: format!("/{}/", spec.name),
         max_receives,
+        fetch_queue_url: None,
     };
     let mut deps = Deps::new(&clients, lambda::ssm_client().await, config);
     deps.ports.clock = clock();
@@ -220,6 +221,34 @@ async fn drive(env: &Env, duplicate: bool, mut done: impl AsyncFnMut() -> bool) 
     panic!("the queue did not settle");
 }
 
+/// The report and the directory of the AWS run `aws` equal the local pipeline's on the same
+/// input (run ids aside); returns the AWS directory dump.
+async fn assert_same_as_local(env: &Env, path: &Path, district: &str, aws: &Report) -> Vec<Record> {
+    let (mut local, local_dump) = local_sync(path, district).await;
+    let local_run = local.run_id.clone();
+    local.run_id.clone_from(&aws.run_id);
+    local.started_at = aws.started_at;
+    local.finished_at = aws.finished_at;
+    assert_eq!(
+        aws, &local,
+        "the AWS run reports what the local pipeline reports"
+    );
+    let aws_dump = dump(env.deps.ports.directory.as_ref(), district).await;
+    assert_eq!(aws_dump.len(), local_dump.len());
+    assert_eq!(
+        serde_json::to_value(&aws_dump)
+            .unwrap()
+            .to_string()
+            .replace(&aws.run_id, "RUN"),
+        serde_json::to_value(&local_dump)
+            .unwrap()
+            .to_string()
+            .replace(&local_run, "RUN"),
+        "same directory"
+    );
+    aws_dump
+}
+
 async fn run_status(env: &Env, district: &str, run_id: &str) -> RunStatus {
     env.deps
         .ports
@@ -248,6 +277,7 @@ async fn start(env: &Env, district: &str) -> String {
             district: district.into(),
             dry_run: false,
             trigger: Some("test".into()),
+            resume_run: None,
         },
     )
     .await
@@ -276,7 +306,6 @@ async fn fetch_then_worker_batches_match_the_local_pipeline_and_the_api_serves_t
     );
 
     let aws = report(&env, "d1", &run_id).await;
-    let (mut local, local_dump) = local_sync(&path, "d1").await;
     assert!(
         matches!(
             aws.status,
@@ -285,26 +314,7 @@ async fn fetch_then_worker_batches_match_the_local_pipeline_and_the_api_serves_t
         "{aws:?}"
     );
     assert!(aws.totals.0.values().any(|c| c.created > 0), "{aws:?}");
-    local.run_id.clone_from(&aws.run_id);
-    local.started_at = aws.started_at;
-    local.finished_at = aws.finished_at;
-    assert_eq!(
-        aws, local,
-        "the AWS run reports what the local pipeline reports"
-    );
-    let aws_dump = dump(env.deps.ports.directory.as_ref(), "d1").await;
-    assert_eq!(aws_dump.len(), local_dump.len());
-    assert_eq!(
-        serde_json::to_value(&aws_dump)
-            .unwrap()
-            .to_string()
-            .replace(&run_id, "RUN"),
-        serde_json::to_value(&local_dump)
-            .unwrap()
-            .to_string()
-            .replace(&aws.run_id, "RUN"),
-        "same directory"
-    );
+    let aws_dump = assert_same_as_local(&env, &path, "d1", &aws).await;
 
     // Late duplicates of the whole run change nothing.
     for body in [
@@ -437,7 +447,7 @@ async fn poison_messages_reach_the_dead_letter_queue_and_fail_their_run() {
     let error = report
         .errors
         .iter()
-        .find(|e| e.message.contains("dead-letter queue"))
+        .find(|e| e.code == domain::IssueCode::DeadLetter)
         .unwrap_or_else(|| panic!("no dead-letter error in {:?}", report.errors));
     assert!(
         error.message.contains("plan message of school k9"),
@@ -567,5 +577,72 @@ async fn ssm_secrets_round_trip_and_name_what_is_missing() {
         .await
         .unwrap();
     assert_eq!(secrets.get(&name).await.unwrap().expose(), "s3cr3t-value-2");
+    teardown(&env).await;
+}
+
+/// Two worker invocations at once on every batch (one in delivery order, one reversed), so
+/// two workers race on the same school's plan, apply and finish messages; a copy of every
+/// third message is held back and delivered again later (a delayed duplicate, after the run
+/// has moved on or ended). The directory and the report are exactly the single local run's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_workers_racing_on_each_school_converge_on_the_single_run_directory() {
+    let Some(env) = setup("race", 10).await else {
+        return;
+    };
+    let path = write_district(env.dir.path(), "d3");
+    connect(&env.deps.ports, env.deps.secrets.as_ref(), "d3", &path).await;
+    let run_id = start(&env, "d3").await;
+
+    let queue = env.deps.ports.queue.clone();
+    let mut delayed: Vec<String> = Vec::new();
+    let (mut handled, mut raced_failures) = (0usize, 0usize);
+    for round in 0.. {
+        assert!(round < 400, "the queue did not settle");
+        let final_run = run_status(&env, "d3", &run_id).await.is_final();
+        let batch = queue.receive(5, VISIBILITY).await.unwrap();
+        if batch.is_empty() {
+            match delayed.pop() {
+                Some(body) => {
+                    queue.send(&body).await.unwrap();
+                }
+                None if final_run => break,
+                None => tokio::time::sleep(Duration::from_millis(250)).await,
+            }
+            continue;
+        }
+        for (i, d) in batch.iter().enumerate() {
+            if (handled + i) % 3 == 0 {
+                delayed.push(d.body.clone());
+            }
+        }
+        handled += batch.len();
+        let mut reversed = batch.clone();
+        reversed.reverse();
+        let (a, b) = (env.deps.clone(), env.deps.clone());
+        let (ea, eb) = (sqs_event(&batch), sqs_event(&reversed));
+        let first = tokio::spawn(async move { worker::handle(&a, ea).await });
+        let second = tokio::spawn(async move { worker::handle(&b, eb).await });
+        let (first, second) = (first.await.unwrap(), second.await.unwrap());
+        let failed: BTreeSet<String> = first
+            .batch_item_failures
+            .into_iter()
+            .chain(second.batch_item_failures)
+            .map(|f| f.item_identifier)
+            .collect();
+        raced_failures += failed.len();
+        for d in &batch {
+            if !failed.contains(&d.message_id) {
+                let _ = queue.ack(&d.receipt).await;
+            }
+        }
+    }
+    eprintln!(
+        "race: {handled} deliveries handled twice at once, {raced_failures} lost races retried"
+    );
+    assert!(handled > 6, "{handled}");
+    assert!(queue.dead_letters().await.unwrap().is_empty());
+
+    let aws = report(&env, "d3", &run_id).await;
+    assert_same_as_local(&env, &path, "d3", &aws).await;
     teardown(&env).await;
 }
