@@ -183,6 +183,12 @@ async fn same_as_one_shot(source: SourceConfig, secret: &str) -> u32 {
         .unwrap();
     assert!(cp.is_complete());
     assert!(cp.invocations >= 4, "{cp:?}");
+    eprintln!(
+        "resume: {:?} fetch of {} pages in {invocations} invocations ({} that read pages)",
+        cp.api,
+        cp.pages(),
+        cp.invocations
+    );
 
     let expected = run_objects(one_shot.ports.objects.as_ref(), &expected_run.run_id).await;
     let got = run_objects(resumed.ports.objects.as_ref(), &run_id).await;
