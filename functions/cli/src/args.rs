@@ -414,8 +414,9 @@ pub enum DirectoryCmd {
 
 #[derive(Debug, Args)]
 pub struct BenchArgs {
-    /// parse: read each file format; sync: first sync and no-change re-sync in local mode.
-    #[arg(value_parser = ["parse", "sync"])]
+    /// sync: the scenarios first sync, next night and no change in local mode, each against
+    /// its floor; parse: read each file format against a bare CSV pass.
+    #[arg(value_parser = ["sync", "parse"])]
     pub what: String,
     #[arg(long, default_value_t = 50_000)]
     pub students: usize,
@@ -425,4 +426,11 @@ pub struct BenchArgs {
     /// Working folder (default: a temporary one).
     #[arg(long)]
     pub dir: Option<PathBuf>,
+    /// Seed of the generated district (the next night uses its own fixed seed).
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Count instructions instead of timing: each step runs under `valgrind --tool=callgrind`
+    /// (what the CI regression check compares; wall times are then meaningless).
+    #[arg(long)]
+    pub instructions: bool,
 }
