@@ -25,11 +25,15 @@ pub enum RunError {
     NothingNew(String),
 }
 
-/// A run id that sorts by start time: `20261128T140501Z-3f9a1c`.
+/// A run id that sorts by start time to the microsecond: `20261128T140501.123456Z-0000003f9a1c`.
+/// The suffix is a per-process sequence number and a hash of the process id, so ids never
+/// collide within a process (even under a frozen clock) and almost never across processes.
 pub fn new_run_id(now: DateTime<Utc>) -> String {
-    let nanos = now.timestamp_subsec_nanos();
-    let salt = std::process::id().wrapping_mul(2_654_435_761) ^ nanos;
-    format!("{}-{:06x}", now.format("%Y%m%dT%H%M%SZ"), salt & 0xff_ffff)
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static SEQ: AtomicU32 = AtomicU32::new(0);
+    let seq = SEQ.fetch_add(1, Ordering::Relaxed) & 0xff_ffff;
+    let pid = std::process::id().wrapping_mul(2_654_435_761) & 0xff_ffff;
+    format!("{}Z-{seq:06x}{pid:06x}", now.format("%Y%m%dT%H%M%S%.6f"))
 }
 
 pub fn new_run(district: &District, dry_run: bool, now: DateTime<Utc>) -> Run {
@@ -162,5 +166,29 @@ pub async fn sync_once(
         Started::Staged(run) => {
             Ok(sync::pipeline::run_local(ports, &run.district, &run.run_id).await?)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::new_run_id;
+    use chrono::TimeZone;
+
+    #[test]
+    fn run_ids_are_unique_under_a_frozen_clock_and_sort_by_time() {
+        let t = chrono::Utc
+            .with_ymd_and_hms(2026, 11, 28, 14, 5, 1)
+            .unwrap();
+        let ids: std::collections::BTreeSet<String> = (0..1000).map(|_| new_run_id(t)).collect();
+        assert_eq!(ids.len(), 1000, "a frozen clock still gives distinct ids");
+        assert!(
+            ids.iter()
+                .all(|id| id.starts_with("20261128T140501.000000Z-"))
+        );
+        let later = new_run_id(t + chrono::Duration::microseconds(1));
+        assert!(
+            ids.iter().all(|id| *id < later),
+            "a later start sorts after"
+        );
     }
 }
