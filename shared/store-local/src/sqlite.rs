@@ -77,9 +77,46 @@ fn stored_record(tx: &Transaction<'_>, district: &str, key: &str) -> Result<Opti
     row.map(|(body, v)| record_of(&body, v)).transpose()
 }
 
-/// Stores `record` at `version`, moving its index rows from `old`'s keys to its own.
+/// Index rows to delete and insert, `(ikey, key)`. A batch of writes to distinct records
+/// collects them all and runs them in key order at the end ([`IdxOps::flush`]): B-tree
+/// inserts in order touch each page once instead of hopping across the index.
+#[derive(Default)]
+struct IdxOps {
+    del: Vec<(String, String)>,
+    ins: Vec<(String, String)>,
+}
+
+impl IdxOps {
+    fn flush(&mut self, tx: &Transaction<'_>, district: &str) -> Result<()> {
+        if !self.del.is_empty() {
+            self.del.sort_unstable();
+            let mut del = tx
+                .prepare_cached("DELETE FROM idx WHERE district = ?1 AND ikey = ?2 AND key = ?3")
+                .map_err(sql_err)?;
+            for (ik, key) in self.del.drain(..) {
+                del.execute(params![district, ik, key]).map_err(sql_err)?;
+            }
+        }
+        if !self.ins.is_empty() {
+            self.ins.sort_unstable();
+            let mut ins = tx
+                .prepare_cached(
+                    "INSERT OR IGNORE INTO idx (district, ikey, key) VALUES (?1, ?2, ?3)",
+                )
+                .map_err(sql_err)?;
+            for (ik, key) in self.ins.drain(..) {
+                ins.execute(params![district, ik, key]).map_err(sql_err)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Stores `record` at `version`, moving its index rows from `old`'s keys to its own (queued
+/// on `ops`).
 fn store_record(
     tx: &Transaction<'_>,
+    ops: &mut IdxOps,
     district: &str,
     old: Option<&Record>,
     record: &Record,
@@ -107,52 +144,51 @@ fn store_record(
     let old_keys: BTreeSet<IndexKey> = old
         .map(|o| o.index_keys().into_iter().collect())
         .unwrap_or_default();
-    if !old_keys.is_empty() {
-        let mut del = tx
-            .prepare_cached("DELETE FROM idx WHERE district = ?1 AND ikey = ?2 AND key = ?3")
-            .map_err(sql_err)?;
-        for ik in old_keys.difference(&new_keys) {
-            del.execute(params![district, ik.as_str(), key.as_str()])
-                .map_err(sql_err)?;
-        }
-    }
-    let mut ins = tx
-        .prepare_cached("INSERT OR IGNORE INTO idx (district, ikey, key) VALUES (?1, ?2, ?3)")
-        .map_err(sql_err)?;
-    for ik in new_keys.difference(&old_keys) {
-        ins.execute(params![district, ik.as_str(), key.as_str()])
-            .map_err(sql_err)?;
-    }
+    ops.del.extend(
+        old_keys
+            .difference(&new_keys)
+            .map(|ik| (ik.0.clone(), key.0.clone())),
+    );
+    ops.ins.extend(
+        new_keys
+            .difference(&old_keys)
+            .map(|ik| (ik.0.clone(), key.0.clone())),
+    );
     Ok(())
 }
 
-fn delete_record(tx: &Transaction<'_>, district: &str, old: &Record) -> Result<()> {
+fn delete_record(
+    tx: &Transaction<'_>,
+    ops: &mut IdxOps,
+    district: &str,
+    old: &Record,
+) -> Result<()> {
     let key = old.key();
     tx.prepare_cached("DELETE FROM records WHERE district = ?1 AND key = ?2")
         .map_err(sql_err)?
         .execute(params![district, key.as_str()])
         .map_err(sql_err)?;
-    let mut del = tx
-        .prepare_cached("DELETE FROM idx WHERE district = ?1 AND ikey = ?2 AND key = ?3")
-        .map_err(sql_err)?;
-    for ik in old.index_keys() {
-        del.execute(params![district, ik.as_str(), key.as_str()])
-            .map_err(sql_err)?;
-    }
+    ops.del
+        .extend(old.index_keys().into_iter().map(|ik| (ik.0, key.0.clone())));
     Ok(())
 }
 
-fn apply(tx: &Transaction<'_>, district: &str, w: &Write) -> Result<WriteOutcome> {
+fn apply(
+    tx: &Transaction<'_>,
+    ops: &mut IdxOps,
+    district: &str,
+    w: &Write,
+) -> Result<WriteOutcome> {
     let key = w.key();
     let stored = stored_record(tx, district, key.as_str())?;
     Ok(match (w, stored) {
         (Write::Put { record, expected }, stored) => match (stored, expected) {
             (None, None) => {
-                store_record(tx, district, None, record, 1)?;
+                store_record(tx, ops, district, None, record, 1)?;
                 WriteOutcome::Written
             }
             (Some(s), Some(v)) if s.version() == *v => {
-                store_record(tx, district, Some(&s), record, v.saturating_add(1))?;
+                store_record(tx, ops, district, Some(&s), record, v.saturating_add(1))?;
                 WriteOutcome::Written
             }
             (Some(s), _) if s.content_eq(record) => WriteOutcome::AlreadyApplied,
@@ -160,7 +196,7 @@ fn apply(tx: &Transaction<'_>, district: &str, w: &Write) -> Result<WriteOutcome
         },
         (Write::Delete { .. }, None) => WriteOutcome::AlreadyApplied,
         (Write::Delete { expected, .. }, Some(s)) if s.version() == *expected => {
-            delete_record(tx, district, &s)?;
+            delete_record(tx, ops, district, &s)?;
             WriteOutcome::Written
         }
         (Write::Delete { .. }, Some(_)) => WriteOutcome::Conflict,
@@ -171,10 +207,19 @@ fn write_all(conn: &mut Connection, district: &str, writes: &[Write]) -> Result<
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(sql_err)?;
+    // Index rows of a batch of distinct records are applied together, in order; a batch that
+    // writes one record twice applies each write's rows before the next write reads them.
+    let mut seen = std::collections::HashSet::with_capacity(writes.len());
+    let distinct = writes.iter().all(|w| seen.insert(w.key()));
+    let mut ops = IdxOps::default();
     let mut out = Vec::with_capacity(writes.len());
     for w in writes {
-        out.push(apply(&tx, district, w)?);
+        out.push(apply(&tx, &mut ops, district, w)?);
+        if !distinct {
+            ops.flush(&tx, district)?;
+        }
     }
+    ops.flush(&tx, district)?;
     tx.commit().map_err(sql_err)?;
     Ok(out)
 }
@@ -187,6 +232,45 @@ fn get_one(conn: &Connection, district: &str, key: &str) -> Result<Option<Record
         .optional()
         .map_err(sql_err)?;
     row.map(|(body, v)| record_of(&body, v)).transpose()
+}
+
+/// Index keys per statement of [`query_many`] (SQLite binds at most 32766 parameters).
+const QUERY_MANY_CHUNK: usize = 500;
+
+/// One statement per chunk of keys (the last chunk padded with repeats, so every chunk runs the
+/// same cached statement); rows are de-duplicated by key before any body is decoded.
+fn query_many(conn: &Connection, district: &str, indexes: &[String]) -> Result<Vec<Record>> {
+    let placeholders = (0..QUERY_MANY_CHUNK)
+        .map(|i| format!("?{}", i + 2))
+        .collect::<Vec<_>>()
+        .join(",");
+    let sql = format!(
+        "SELECT r.key, r.body, r.version FROM records r
+         WHERE r.district = ?1 AND r.key IN
+           (SELECT i.key FROM idx i WHERE i.district = ?1 AND i.ikey IN ({placeholders}))"
+    );
+    let mut stmt = conn.prepare_cached(&sql).map_err(sql_err)?;
+    let mut found: std::collections::BTreeMap<String, (String, i64)> = Default::default();
+    for chunk in indexes.chunks(QUERY_MANY_CHUNK) {
+        let mut args: Vec<&str> = Vec::with_capacity(QUERY_MANY_CHUNK + 1);
+        args.push(district);
+        args.extend(chunk.iter().map(String::as_str));
+        let pad = chunk.last().map(String::as_str).unwrap_or_default();
+        args.resize(QUERY_MANY_CHUNK + 1, pad);
+        let mut rows = stmt
+            .query(rusqlite::params_from_iter(args))
+            .map_err(sql_err)?;
+        while let Some(r) = rows.next().map_err(sql_err)? {
+            let key: String = r.get(0).map_err(sql_err)?;
+            if let std::collections::btree_map::Entry::Vacant(e) = found.entry(key) {
+                e.insert((r.get(1).map_err(sql_err)?, r.get(2).map_err(sql_err)?));
+            }
+        }
+    }
+    found
+        .into_values()
+        .map(|(body, v)| record_of(&body, v))
+        .collect()
 }
 
 #[async_trait]
@@ -221,31 +305,61 @@ impl Directory for SqliteStore {
         let after = after.map(|a| a.0.clone());
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         with_conn(&self.conn, move |c| {
-            let sql = if after.is_some() {
-                "SELECT r.body, r.version FROM idx i
-                 JOIN records r ON r.district = i.district AND r.key = i.key
-                 WHERE i.district = ?1 AND i.ikey = ?2 AND i.key > ?3
-                 ORDER BY i.key LIMIT ?4"
-            } else {
-                "SELECT r.body, r.version FROM idx i
-                 JOIN records r ON r.district = i.district AND r.key = i.key
-                 WHERE i.district = ?1 AND i.ikey = ?2 AND ?3 IS NULL
-                 ORDER BY i.key LIMIT ?4"
-            };
-            let mut stmt = c.prepare_cached(sql).map_err(sql_err)?;
-            let rows = stmt
-                .query_map(params![district, index, after, limit], |r| {
-                    Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
-                })
-                .map_err(sql_err)?;
+            // Two statements rather than one with `?3 IS NULL`: a bound parameter the planner
+            // folds makes SQLite re-prepare the statement on every rebind.
             let mut out = Vec::new();
-            for row in rows {
-                let (body, v) = row.map_err(sql_err)?;
+            let mut push = |r: &rusqlite::Row<'_>| -> Result<()> {
+                let body: String = r.get(0).map_err(sql_err)?;
+                let v: i64 = r.get(1).map_err(sql_err)?;
                 out.push(record_of(&body, v)?);
+                Ok(())
+            };
+            match after {
+                Some(after) => {
+                    let mut stmt = c
+                        .prepare_cached(
+                            "SELECT r.body, r.version FROM idx i
+                             JOIN records r ON r.district = i.district AND r.key = i.key
+                             WHERE i.district = ?1 AND i.ikey = ?2 AND i.key > ?3
+                             ORDER BY i.key LIMIT ?4",
+                        )
+                        .map_err(sql_err)?;
+                    let mut rows = stmt
+                        .query(params![district, index, after, limit])
+                        .map_err(sql_err)?;
+                    while let Some(r) = rows.next().map_err(sql_err)? {
+                        push(r)?;
+                    }
+                }
+                None => {
+                    let mut stmt = c
+                        .prepare_cached(
+                            "SELECT r.body, r.version FROM idx i
+                             JOIN records r ON r.district = i.district AND r.key = i.key
+                             WHERE i.district = ?1 AND i.ikey = ?2
+                             ORDER BY i.key LIMIT ?3",
+                        )
+                        .map_err(sql_err)?;
+                    let mut rows = stmt
+                        .query(params![district, index, limit])
+                        .map_err(sql_err)?;
+                    while let Some(r) = rows.next().map_err(sql_err)? {
+                        push(r)?;
+                    }
+                }
             }
             Ok(out)
         })
         .await
+    }
+
+    async fn query_many(&self, district: &str, indexes: &[IndexKey]) -> Result<Vec<Record>> {
+        if indexes.is_empty() {
+            return Ok(Vec::new());
+        }
+        let district = district.to_string();
+        let indexes: Vec<String> = indexes.iter().map(|k| k.0.clone()).collect();
+        with_conn(&self.conn, move |c| query_many(c, &district, &indexes)).await
     }
 
     async fn write(&self, district: &str, writes: &[Write]) -> Result<Vec<WriteOutcome>> {

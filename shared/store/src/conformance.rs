@@ -861,6 +861,51 @@ pub async fn directory(d: &dyn Directory) {
         "an index key nothing carries finds nothing"
     );
 
+    // Batched queries: the union of the keys' records, each once, in key order.
+    let mut many_keys = vec![
+        IndexKey::of_person("p2"),
+        IndexKey::external("ext-q3"),
+        IndexKey::sis("sis-q4"),
+        in_school.clone(),
+        IndexKey::in_school(&other_school),
+        IndexKey::external("ext-q3"),
+    ];
+    let mut want_many = want.clone();
+    want_many.push(enrollment.key());
+    want_many.sort();
+    assert_eq!(
+        keys(&ok(d.query_many(&a, &many_keys).await, "query_many")),
+        want_many,
+        "query_many returns every record carrying any of the keys, once each, in key order"
+    );
+    assert!(
+        ok(d.query_many(&a, &[]).await, "query_many").is_empty(),
+        "query_many of no keys finds nothing"
+    );
+    assert!(
+        ok(d.query_many(&b, &many_keys).await, "query_many").is_empty(),
+        "query_many reads one district only"
+    );
+    // Many keys (adapters batch them): every student by external id, plus keys nothing carries.
+    for i in 0..1200 {
+        many_keys.push(IndexKey::external(&format!("ext-none-{i}")));
+    }
+    many_keys.extend((0..7).map(|i| IndexKey::external(&format!("ext-q{i}"))));
+    assert_eq!(
+        keys(&ok(d.query_many(&a, &many_keys).await, "query_many")),
+        want_many,
+        "query_many of many keys"
+    );
+    let got = ok(
+        d.query_many(&a, &[IndexKey::external("ext-q5")]).await,
+        "query_many",
+    );
+    assert_eq!(
+        got.iter().map(Record::version).collect::<Vec<_>>(),
+        vec![1],
+        "query_many returns stored records with their versions"
+    );
+
     // Index maintenance: a changed record is found by its new keys only.
     let Record::Person(mut moved) = extra[2].clone() else {
         unreachable!()

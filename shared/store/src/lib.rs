@@ -115,6 +115,9 @@ pub enum WriteOutcome {
     Conflict,
 }
 
+/// The page size of the default [`Directory::query_many`].
+pub const QUERY_MANY_PAGE: usize = 500;
+
 /// Directory state of every district: records under [`RecordKey`]s, found through the
 /// [`IndexKey`]s they declare ([`Record::index_keys`]).
 #[async_trait]
@@ -129,6 +132,29 @@ pub trait Directory: Send + Sync {
         after: Option<&RecordKey>,
         limit: usize,
     ) -> Result<Vec<Record>>;
+    /// Every record carrying at least one of `indexes`, each once, in key order (not paged:
+    /// callers bound the key count, adapters batch it however suits the backend). The default
+    /// pages through [`Directory::query`] once per key.
+    async fn query_many(&self, district: &str, indexes: &[IndexKey]) -> Result<Vec<Record>> {
+        let mut out: std::collections::BTreeMap<RecordKey, Record> = Default::default();
+        for index in indexes {
+            let mut after: Option<RecordKey> = None;
+            loop {
+                let page = self
+                    .query(district, index, after.as_ref(), QUERY_MANY_PAGE)
+                    .await?;
+                let n = page.len();
+                after = page.last().map(Record::key);
+                for r in page {
+                    out.insert(r.key(), r);
+                }
+                if n < QUERY_MANY_PAGE {
+                    break;
+                }
+            }
+        }
+        Ok(out.into_values().collect())
+    }
     /// Conditional writes, each atomic on its own (not as a batch). A `Put` whose version does
     /// not match but whose stored content equals the record is `AlreadyApplied`.
     async fn write(&self, district: &str, writes: &[Write]) -> Result<Vec<WriteOutcome>>;

@@ -413,6 +413,27 @@ impl Directory for MemoryDirectory {
             .collect())
     }
 
+    async fn query_many(&self, district: &str, indexes: &[IndexKey]) -> Result<Vec<Record>> {
+        let districts = lock(&self.districts);
+        let Some(d) = districts.get(district) else {
+            return Ok(Vec::new());
+        };
+        let mut keys: BTreeSet<&RecordKey> = BTreeSet::new();
+        for index in indexes {
+            let start = Bound::Included((index.clone(), RecordKey(String::new())));
+            keys.extend(
+                d.index
+                    .range((start, Bound::Unbounded))
+                    .take_while(|(ik, _)| ik == index)
+                    .map(|(_, k)| k),
+            );
+        }
+        Ok(keys
+            .into_iter()
+            .filter_map(|k| d.records.get(k).cloned())
+            .collect())
+    }
+
     async fn write(&self, district: &str, writes: &[Write]) -> Result<Vec<WriteOutcome>> {
         let mut districts = lock(&self.districts);
         let d = districts.entry(district.to_string()).or_default();

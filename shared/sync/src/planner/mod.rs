@@ -22,17 +22,17 @@ pub use view::DirectoryView;
 
 use chrono::{DateTime, Utc};
 use domain::directory::{
-    ArchiveReason, Archived, Classroom, Enrollment, GuardianLink, Managed, MemberRole, Person,
-    PersonKind, Record, RecordKey, School,
+    ArchiveReason, Archived, Classroom, Enrollment, GuardianLink, IndexKey, Managed, MemberRole,
+    Person, PersonKind, Record, RecordKey, School,
 };
 use domain::plan::{Action, Change, Plan};
 use domain::settings::{ArchivedStudents, SyncSettings};
 use domain::{
-    Contact, Coverage, EnrollmentRole, EntityKind, FeedMode, Issue, IssueCode, Location,
-    SchoolShard, SourceKind, Staff, Student,
+    Contact, ContactLink, Coverage, EnrollmentRole, EntityKind, FeedMode, Issue, IssueCode,
+    Location, SchoolShard, SourceKind, Staff, Student,
 };
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// Everything a school plan depends on besides the shard and the directory: the run, the
 /// district-wide facts computed at staging, and what this shard owns.
@@ -185,7 +185,12 @@ fn change_for(
         Some(o) => {
             new.set_version(o.version());
             c.expected_version = Some(o.version());
-            let fields = changed_fields(o, &new);
+            // Equal records (the bulk of a re-sync) have no changed fields: skip the JSON diff.
+            let fields = if *o == new {
+                Vec::new()
+            } else {
+                changed_fields(o, &new)
+            };
             if !fields.is_empty() {
                 touch(&mut new, &ctx.run_id);
                 c.action = match (is_archived(o), is_archived(&new)) {
@@ -271,10 +276,76 @@ enum FeedRef<'a> {
     Contact(&'a Contact),
 }
 
+/// Lookups over one shard, built once per plan: the planner looks feed records up by id for
+/// every person, enrollment and guardian link. Where ids repeat, the first record wins (as a
+/// scan would find it).
+struct ShardIndex<'a> {
+    students: HashMap<&'a str, &'a Student>,
+    staff: HashMap<&'a str, &'a Staff>,
+    contacts: HashMap<&'a str, &'a Contact>,
+    /// Section id → its enrollments, in shard order.
+    enrollments: HashMap<&'a str, Vec<&'a domain::Enrollment>>,
+    /// Student source id → the credentialed contacts linked to it (in contact id order), each
+    /// with its first link to that student.
+    guardians: HashMap<&'a str, Vec<(&'a Contact, &'a ContactLink)>>,
+}
+
+impl<'a> ShardIndex<'a> {
+    fn new(shard: &'a SchoolShard) -> Self {
+        let mut students = HashMap::with_capacity(shard.students.len());
+        for s in &shard.students {
+            students.entry(s.id.as_str()).or_insert(s);
+        }
+        let mut staff = HashMap::with_capacity(shard.staff.len());
+        for s in &shard.staff {
+            staff.entry(s.id.as_str()).or_insert(s);
+        }
+        let mut contacts = HashMap::with_capacity(shard.contacts.len());
+        for c in &shard.contacts {
+            contacts.entry(c.id.as_str()).or_insert(c);
+        }
+        let mut enrollments: HashMap<&str, Vec<&domain::Enrollment>> = HashMap::new();
+        for e in &shard.enrollments {
+            enrollments
+                .entry(e.section_id.as_str())
+                .or_default()
+                .push(e);
+        }
+        let mut sorted: Vec<&Contact> = shard
+            .contacts
+            .iter()
+            .filter(|c| has_credential(c))
+            .collect();
+        sorted.sort_by(|a, b| a.id.cmp(&b.id));
+        let mut guardians: HashMap<&str, Vec<(&Contact, &ContactLink)>> = HashMap::new();
+        for c in sorted {
+            let mut seen: BTreeSet<&str> = BTreeSet::new();
+            for l in &c.links {
+                if seen.insert(l.student_id.as_str()) {
+                    guardians
+                        .entry(l.student_id.as_str())
+                        .or_default()
+                        .push((c, l));
+                }
+            }
+        }
+        Self {
+            students,
+            staff,
+            contacts,
+            enrollments,
+            guardians,
+        }
+    }
+}
+
 /// The working state of one school plan.
 struct SchoolPlanner<'a> {
     ctx: &'a PlanContext,
     shard: &'a SchoolShard,
+    index: ShardIndex<'a>,
+    /// `ctx.mapped_directory_schools()`, computed once.
+    mapped: BTreeSet<&'a str>,
     view: &'a DirectoryView,
     settings: &'a SyncSettings,
     dir_school: String,
@@ -296,6 +367,8 @@ pub fn plan_school(
     let mut p = SchoolPlanner {
         ctx,
         shard,
+        index: ShardIndex::new(shard),
+        mapped: ctx.mapped_directory_schools(),
         view,
         settings,
         dir_school,
@@ -406,16 +479,20 @@ impl<'a> SchoolPlanner<'a> {
                 _ => None,
             })
             .collect();
+        let mut by_section: HashMap<&str, Vec<&Classroom>> = HashMap::new();
+        for c in &school_classrooms {
+            for sid in &c.section_ids {
+                by_section.entry(sid.as_str()).or_default().push(c);
+            }
+        }
         let mut sections: Vec<&domain::Section> = self.shard.sections.iter().collect();
         sections.sort_by(|a, b| a.id.cmp(&b.id));
         let mut out = BTreeMap::new();
         for s in sections {
-            let mut matches: Vec<&&Classroom> = school_classrooms
-                .iter()
-                .filter(|c| c.section_ids.contains(&s.id))
-                .collect();
+            let mut matches: Vec<&Classroom> =
+                by_section.get(s.id.as_str()).cloned().unwrap_or_default();
             matches.sort_by_key(|c| (c.archived.is_some(), c.id.clone()));
-            let old = matches.first().map(|c| (**c).clone());
+            let old = matches.first().map(|c| (*c).clone());
             let id = old
                 .as_ref()
                 .map(|c| c.id.clone())
@@ -491,23 +568,18 @@ impl<'a> SchoolPlanner<'a> {
     }
 
     fn feed_ref(&self, kind: PersonKind, source_id: &str) -> Option<FeedRef<'a>> {
-        let shard: &'a SchoolShard = self.shard;
         match kind {
-            PersonKind::Student => shard
+            PersonKind::Student => self
+                .index
                 .students
-                .iter()
-                .find(|s| s.id == source_id)
-                .map(FeedRef::Student),
-            PersonKind::Staff => shard
-                .staff
-                .iter()
-                .find(|s| s.id == source_id)
-                .map(FeedRef::Staff),
-            PersonKind::Guardian => shard
+                .get(source_id)
+                .map(|s| FeedRef::Student(s)),
+            PersonKind::Staff => self.index.staff.get(source_id).map(|s| FeedRef::Staff(s)),
+            PersonKind::Guardian => self
+                .index
                 .contacts
-                .iter()
-                .find(|s| s.id == source_id)
-                .map(FeedRef::Contact),
+                .get(source_id)
+                .map(|c| FeedRef::Contact(c)),
         }
     }
 
@@ -685,8 +757,7 @@ impl<'a> SchoolPlanner<'a> {
                 }
             }
         }
-        let mapped = self.ctx.mapped_directory_schools();
-        p.school_ids.retain(|s| !mapped.contains(s.as_str()));
+        p.school_ids.retain(|s| !self.mapped.contains(s.as_str()));
         p.school_ids.extend(self.ctx.directory_schools(&schools_of));
         p.external_ids.insert(source_id.to_string());
         p.managed = Some(self.ctx.managed(source_id, p.managed.as_ref()));
@@ -724,7 +795,7 @@ impl<'a> SchoolPlanner<'a> {
         let mut out: Vec<String> = c
             .links
             .iter()
-            .filter_map(|l| self.shard.students.iter().find(|s| s.id == l.student_id))
+            .filter_map(|l| self.index.students.get(l.student_id.as_str()))
             .flat_map(|s| s.school_ids.iter().cloned())
             .collect();
         out.sort();
@@ -734,7 +805,6 @@ impl<'a> SchoolPlanner<'a> {
 
     /// Resolves an enrollment's user: a student or staff member known to the feed and in scope.
     fn resolve_member(&mut self, user_id: &str, role: MemberRole) -> Option<String> {
-        let shard = self.shard;
         let order = match role {
             MemberRole::Student => [PersonKind::Student, PersonKind::Staff],
             MemberRole::Teacher => [PersonKind::Staff, PersonKind::Student],
@@ -743,19 +813,11 @@ impl<'a> SchoolPlanner<'a> {
             let (enabled, schools) = match kind {
                 PersonKind::Student => (
                     self.settings.entities.students,
-                    shard
-                        .students
-                        .iter()
-                        .find(|s| s.id == user_id)
-                        .map(|s| &s.school_ids),
+                    self.index.students.get(user_id).map(|s| &s.school_ids),
                 ),
                 _ => (
                     self.settings.entities.staff,
-                    shard
-                        .staff
-                        .iter()
-                        .find(|s| s.id == user_id)
-                        .map(|s| &s.school_ids),
+                    self.index.staff.get(user_id).map(|s| &s.school_ids),
                 ),
             };
             let Some(schools) = schools else { continue };
@@ -768,15 +830,15 @@ impl<'a> SchoolPlanner<'a> {
     }
 
     fn plan_enrollments(&mut self, classrooms: &BTreeMap<String, String>) {
-        let shard = self.shard;
         let dir_school = self.dir_school.clone();
         for (section_id, classroom_id) in classrooms {
             let mut desired: BTreeMap<String, (MemberRole, bool)> = BTreeMap::new();
-            let mut feed: Vec<&domain::Enrollment> = shard
+            let mut feed: Vec<&domain::Enrollment> = self
+                .index
                 .enrollments
-                .iter()
-                .filter(|e| &e.section_id == section_id)
-                .collect();
+                .get(section_id.as_str())
+                .cloned()
+                .unwrap_or_default();
             // Teachers first so a person listed in both roles is a teacher.
             feed.sort_by_key(|e| (member_role(e.role) != Some(MemberRole::Teacher), &e.user_id));
             for e in feed {
@@ -813,7 +875,7 @@ impl<'a> SchoolPlanner<'a> {
             if self.ctx.coverage.enrollments == FeedMode::Bulk {
                 let stale: Vec<Record> = self
                     .view
-                    .records()
+                    .by_index(&IndexKey::of_classroom(classroom_id))
                     .filter(|r| match r {
                         Record::Enrollment(e) => {
                             &e.classroom_id == classroom_id
@@ -834,6 +896,7 @@ impl<'a> SchoolPlanner<'a> {
 
     fn plan_guardian_links(&mut self) {
         let shard = self.shard;
+        let index_guardians = std::mem::take(&mut self.index.guardians);
         let dir_school = self.dir_school.clone();
         let mut students: Vec<&Student> = shard
             .students
@@ -849,16 +912,11 @@ impl<'a> SchoolPlanner<'a> {
                 continue;
             };
             let mut desired: BTreeMap<String, GuardianLink> = BTreeMap::new();
-            let mut contacts: Vec<&Contact> = shard
-                .contacts
-                .iter()
-                .filter(|c| has_credential(c))
-                .collect();
-            contacts.sort_by(|a, b| a.id.cmp(&b.id));
-            for c in contacts {
-                let Some(link) = c.links.iter().find(|l| l.student_id == st.id) else {
-                    continue;
-                };
+            let contacts = index_guardians
+                .get(st.id.as_str())
+                .map(Vec::as_slice)
+                .unwrap_or_default();
+            for &(c, link) in contacts {
                 let Some(gid) = self
                     .resolve(PersonKind::Guardian, &c.id)
                     .map(|r| r.id().to_string())
@@ -889,7 +947,7 @@ impl<'a> SchoolPlanner<'a> {
             if self.ctx.coverage.users == FeedMode::Bulk {
                 let stale: Vec<Record> = self
                     .view
-                    .records()
+                    .by_index(&IndexKey::of_person(&sid))
                     .filter(|r| match r {
                         Record::GuardianLink(g) => {
                             g.student_id == sid
