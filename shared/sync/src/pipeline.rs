@@ -8,10 +8,10 @@
 
 use crate::apply::{archive_writes, writes_for};
 use crate::planner::{
-    DirectoryView, FeedPeople, PlanContext, StagedSchool, archive_absent_schools, claimed_people,
-    plan_district, plan_school, stage_roster,
+    DirectoryView, FeedPeople, PlanContext, StagedSchool, archive_absent_schools, plan_district,
+    plan_school, stage_roster,
 };
-use crate::report::{ApplyResult, build_report};
+use crate::report::{ApplyResult, PlanDigest, build_report};
 use crate::safeguards::{Held, safeguards};
 use domain::directory::{ArchiveReason, IndexKey, Person, PersonKind, Record, RecordKey, School};
 use domain::district::{District, Run};
@@ -21,7 +21,7 @@ use domain::settings::{SchoolScope, SyncSettings};
 use domain::{EntityKind, FailureReason, Issue, IssueCode, Location, Roster};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 use store::{Clock, Directory, ObjectStore, Queue, Runs, StoreError, WriteOutcome};
 use tracing::Instrument;
@@ -31,7 +31,9 @@ pub const MESSAGE_VERSION: u32 = 1;
 /// The pseudo-school of the district step's plan and apply.
 pub const DISTRICT_PLAN: &str = "_district";
 const PAGE: usize = 500;
-const WRITE_CHUNK: usize = 100;
+/// Writes per `Directory::write` call: large enough that an SQLite transaction amortises its
+/// WAL page writes, small enough to bound one call's memory and duration.
+const WRITE_CHUNK: usize = 2000;
 /// How long a received message stays invisible while `run_local` handles it.
 const VISIBILITY: Duration = Duration::from_secs(300);
 /// Local attempts of a message that keeps failing transiently before `run_local` gives up.
@@ -209,6 +211,9 @@ fn plan_key(d: &str, r: &str, school: &str) -> String {
 fn apply_key(d: &str, r: &str, school: &str) -> String {
     format!("{}/plans/{school}.apply.json", base(d, r))
 }
+fn digest_key(d: &str, r: &str, school: &str) -> String {
+    format!("{}/plans/{school}.digest.json", base(d, r))
+}
 fn summary_key(d: &str, r: &str) -> String {
     format!("{}/plans/_summary.json", base(d, r))
 }
@@ -240,6 +245,43 @@ async fn get_json_opt<T: for<'de> Deserialize<'de>>(ports: &Ports, key: &str) ->
         Err(PipelineError::Missing(_)) => Ok(None),
         Err(e) => Err(e),
     }
+}
+
+/// The last manifest this process parsed, with the exact bytes it was parsed from. Every
+/// message of a run reads the manifest (its feed-wide id sets grow with the district); the
+/// object is still read each time, and only the same bytes reuse the parsed value.
+type ManifestCache = Option<(String, Vec<u8>, Arc<Manifest>)>;
+static MANIFEST_CACHE: Mutex<ManifestCache> = Mutex::new(None);
+
+async fn get_manifest(ports: &Ports, d: &str, r: &str) -> Result<Arc<Manifest>> {
+    let key = manifest_key(d, r);
+    let body = match ports.objects.get(&key).await {
+        Ok(b) => b,
+        Err(StoreError::NotFound(_)) => return Err(PipelineError::Missing(key)),
+        Err(e) => return Err(e.into()),
+    };
+    {
+        let cache = MANIFEST_CACHE
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some((k, b, m)) = cache.as_ref()
+            && *k == key
+            && *b == body
+        {
+            return Ok(m.clone());
+        }
+    }
+    let m: Arc<Manifest> =
+        Arc::new(
+            serde_json::from_slice(&body).map_err(|e| PipelineError::Corrupt {
+                key: key.clone(),
+                message: e.to_string(),
+            })?,
+        );
+    *MANIFEST_CACHE
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner) = Some((key, body, m.clone()));
+    Ok(m)
 }
 
 async fn send(ports: &Ports, m: &Message) -> Result<()> {
@@ -446,9 +488,8 @@ pub async fn load_view(
         lookups.extend(c.email.iter().map(IndexKey::email));
         lookups.extend(c.sms.iter().map(IndexKey::sms));
     }
-    for k in &lookups {
-        add(query_all(dir, district, k).await?, &mut records);
-    }
+    let lookups: Vec<IndexKey> = lookups.into_iter().collect();
+    add(dir.query_many(district, &lookups).await?, &mut records);
     // Merge survivors of merged-away records (bounded chain).
     for _ in 0..4 {
         let missing: Vec<RecordKey> = records
@@ -467,34 +508,31 @@ pub async fn load_view(
         }
         add(dir.get_many(district, &missing).await?, &mut records);
     }
-    let classrooms: Vec<String> = records
+    let classrooms: Vec<IndexKey> = records
         .values()
         .filter_map(|r| match r {
-            Record::Classroom(c) if &c.school_id == dir_school => Some(c.id.clone()),
+            Record::Classroom(c) if &c.school_id == dir_school => {
+                Some(IndexKey::of_classroom(&c.id))
+            }
             _ => None,
         })
         .collect();
-    for c in classrooms {
-        add(
-            query_all(dir, district, &IndexKey::of_classroom(&c)).await?,
-            &mut records,
-        );
-    }
-    let students: Vec<String> = records
+    add(dir.query_many(district, &classrooms).await?, &mut records);
+    let students: Vec<IndexKey> = records
         .values()
         .filter_map(|r| match r {
-            Record::Person(p) if p.kind == PersonKind::Student => Some(p.id.clone()),
+            Record::Person(p) if p.kind == PersonKind::Student => Some(IndexKey::of_person(&p.id)),
             _ => None,
         })
         .collect();
-    for s in students {
-        let links: Vec<Record> = query_all(dir, district, &IndexKey::of_person(&s))
-            .await?
-            .into_iter()
-            .filter(|r| matches!(r, Record::GuardianLink(_)))
-            .collect();
-        add(links, &mut records);
-    }
+    // Only the students' guardian links: the people's other memberships stay out of the view.
+    let links: Vec<Record> = dir
+        .query_many(district, &students)
+        .await?
+        .into_iter()
+        .filter(|r| matches!(r, Record::GuardianLink(_)))
+        .collect();
+    add(links, &mut records);
     Ok(DirectoryView::new(records.into_values()))
 }
 
@@ -572,9 +610,10 @@ async fn handle_plan(ports: &Ports, d: &str, r: &str, school: &str) -> Result<()
         );
         return Ok(());
     }
-    let m: Manifest = get_json(ports, &manifest_key(d, r)).await?;
+    let m = get_manifest(ports, d, r).await?;
     let plan = plan_one_school(ports, &m, d, r, school).await?;
     put_json(ports, &plan_key(d, r, school), &plan).await?;
+    put_json(ports, &digest_key(d, r, school), &PlanDigest::of(&plan)).await?;
     ports.runs.put_changes(d, r, school, &plan.changes).await?;
     let done = ports.runs.school_done(d, r, "plan", school).await?;
     tracing::info!(
@@ -616,6 +655,42 @@ async fn load_school_plans(
     Ok(out)
 }
 
+/// The digests of every school plan. A digest not stored (a run staged by an older build, or a
+/// crash between storing a plan and its digest) is computed from the plan.
+async fn load_school_digests(
+    ports: &Ports,
+    m: &Manifest,
+    d: &str,
+    r: &str,
+) -> Result<Vec<(String, PlanDigest)>> {
+    let mut out = Vec::with_capacity(m.schools.len());
+    for s in &m.schools {
+        let digest = match get_json_opt::<PlanDigest>(ports, &digest_key(d, r, s)).await? {
+            Some(g) => g,
+            None => match get_json::<Plan>(ports, &plan_key(d, r, s)).await {
+                Ok(p) => PlanDigest::of(&p),
+                Err(PipelineError::Missing(k)) => {
+                    return Err(PipelineError::NotReady(format!("plan {k} not stored yet")));
+                }
+                Err(e) => return Err(e),
+            },
+        };
+        out.push((s.clone(), digest));
+    }
+    Ok(out)
+}
+
+/// Stores the digest of the plan a school applies unless it is already stored (a re-plan
+/// whose digest a crash kept from being written).
+async fn ensure_digest(ports: &Ports, d: &str, r: &str, school: &str, plan: &Plan) -> Result<()> {
+    let digest = PlanDigest::of(plan);
+    let key = digest_key(d, r, school);
+    if get_json_opt::<PlanDigest>(ports, &key).await?.as_ref() != Some(&digest) {
+        put_json(ports, &key, &digest).await?;
+    }
+    Ok(())
+}
+
 async fn managed_people(ports: &Ports, d: &str) -> Result<Vec<Person>> {
     let mut out = Vec::new();
     for e in [
@@ -636,7 +711,7 @@ async fn plan_district_step(
     ports: &Ports,
     m: &Manifest,
     d: &str,
-    school_plans: &[(String, Plan)],
+    school_plans: &[(String, PlanDigest)],
 ) -> Result<(Plan, BTreeMap<EntityKind, u64>)> {
     let people = managed_people(ports, d).await?;
     let mut managed_counts: BTreeMap<EntityKind, u64> = BTreeMap::new();
@@ -670,7 +745,10 @@ async fn plan_district_step(
             .count() as u64,
     );
     let mut feed = m.feed_people.clone();
-    feed.claimed = claimed_people(school_plans.iter().map(|(_, p)| p));
+    feed.claimed = school_plans
+        .iter()
+        .flat_map(|(_, g)| g.claimed.iter().cloned())
+        .collect();
     let mut plan = plan_district(&m.context, &feed, people, m.context.coverage);
     plan.changes.extend(archive_absent_schools(
         &m.context,
@@ -683,9 +761,9 @@ async fn plan_district_step(
 
 async fn handle_district(ports: &Ports, d: &str, r: &str) -> Result<()> {
     let mut run = load_run(ports, d, r).await?;
-    let m: Manifest = get_json(ports, &manifest_key(d, r)).await?;
+    let m = get_manifest(ports, d, r).await?;
     if run.status == RunStatus::Planning {
-        let school_plans = load_school_plans(ports, &m, d, r).await?;
+        let school_plans = load_school_digests(ports, &m, d, r).await?;
         let (plan, managed_counts) = plan_district_step(ports, &m, d, &school_plans).await?;
         put_json(ports, &plan_key(d, r, DISTRICT_PLAN), &plan).await?;
         ports
@@ -693,8 +771,8 @@ async fn handle_district(ports: &Ports, d: &str, r: &str) -> Result<()> {
             .put_changes(d, r, DISTRICT_PLAN, &plan.changes)
             .await?;
         let mut totals = Totals::default();
-        for (_, p) in &school_plans {
-            totals.merge(&Totals::of(&p.changes));
+        for (_, g) in &school_plans {
+            totals.merge(&g.totals);
         }
         totals.merge(&Totals::of(&plan.changes));
         let held = safeguards(&totals, &managed_counts, m.settings.deletion_threshold_pct);
@@ -768,10 +846,13 @@ async fn handle_apply(ports: &Ports, d: &str, r: &str, school: &str) -> Result<(
         s if s.is_final() => return Ok(()),
         s => return Err(PipelineError::NotReady(format!("run is {}", s.as_str()))),
     }
-    let m: Manifest = get_json(ports, &manifest_key(d, r)).await?;
+    let m = get_manifest(ports, d, r).await?;
     let summary: Summary = get_json(ports, &summary_key(d, r)).await?;
     let held = summary.held.is_some();
     let plan: Plan = get_json(ports, &plan_key(d, r, school)).await?;
+    if school != DISTRICT_PLAN {
+        ensure_digest(ports, d, r, school, &plan).await?;
+    }
     let writes = writes_for(&plan.changes, held);
     let (done, conflicts) = write_all(ports, d, &writes).await?;
     let mut result = ApplyResult::default();
@@ -781,7 +862,7 @@ async fn handle_apply(ports: &Ports, d: &str, r: &str, school: &str) -> Result<(
             "directory changed since planning; re-planning the school once"
         );
         let mut replan = if school == DISTRICT_PLAN {
-            let school_plans = load_school_plans(ports, &m, d, r).await?;
+            let school_plans = load_school_digests(ports, &m, d, r).await?;
             plan_district_step(ports, &m, d, &school_plans).await?.0
         } else {
             plan_one_school(ports, &m, d, r, school).await?
@@ -798,6 +879,9 @@ async fn handle_apply(ports: &Ports, d: &str, r: &str, school: &str) -> Result<(
             }
         }
         put_json(ports, &plan_key(d, r, school), &replan).await?;
+        if school != DISTRICT_PLAN {
+            put_json(ports, &digest_key(d, r, school), &PlanDigest::of(&replan)).await?;
+        }
         ports
             .runs
             .put_changes(d, r, school, &replan.changes)
@@ -836,7 +920,7 @@ async fn assemble_report(
     d: &str,
     r: &str,
 ) -> Result<Report> {
-    let school_plans = load_school_plans(ports, m, d, r).await?;
+    let school_plans = load_school_digests(ports, m, d, r).await?;
     let district_plan: Plan = get_json(ports, &plan_key(d, r, DISTRICT_PLAN)).await?;
     let summary: Summary = get_json(ports, &summary_key(d, r)).await?;
     let mut results = BTreeMap::new();
@@ -863,7 +947,7 @@ async fn handle_finish(ports: &Ports, d: &str, r: &str) -> Result<()> {
         s if s.is_final() => return Ok(()),
         s => return Err(PipelineError::NotReady(format!("run is {}", s.as_str()))),
     }
-    let m: Manifest = get_json(ports, &manifest_key(d, r)).await?;
+    let m = get_manifest(ports, d, r).await?;
     let report = assemble_report(ports, &m, &run, d, r).await?;
     ports.runs.put_report(&report).await?;
     run.status = report.status;
@@ -903,7 +987,7 @@ pub async fn approve(ports: &Ports, district: &str, run_id: &str) -> Result<Repo
     let span = tracing::info_span!("approve", %district, %run_id);
     async move {
         let (mut run, mut report) = held_run(ports, district, run_id, "approved").await?;
-        let m: Manifest = get_json(ports, &manifest_key(district, run_id)).await?;
+        let m = get_manifest(ports, district, run_id).await?;
         let mut plans = load_school_plans(ports, &m, district, run_id).await?;
         let dp: Plan = get_json(ports, &plan_key(district, run_id, DISTRICT_PLAN)).await?;
         plans.push((DISTRICT_PLAN.to_string(), dp));

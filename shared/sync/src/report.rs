@@ -8,7 +8,7 @@ use domain::plan::Plan;
 use domain::report::{Report, ReportIssue, RunStatus, SchoolReport, Totals};
 use domain::{EntityKind, FailureReason, Issue, IssueCode, Location};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// How applying one school's plan went (`plans/{school}.apply.json`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -16,6 +16,27 @@ pub struct ApplyResult {
     /// The plan still conflicted after one re-plan: part of it was not applied.
     pub failed: bool,
     pub conflicts: u64,
+}
+
+/// What the district step and the report need of a school plan (`plans/{school}.digest.json`):
+/// its totals, warnings and claimed people, a small fraction of the plan, so the district step
+/// and the finish do not read every whole plan back.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlanDigest {
+    pub totals: Totals,
+    pub warnings: Vec<Issue>,
+    /// Directory person ids the plan accounts for ([`crate::planner::claimed_people`]).
+    pub claimed: BTreeSet<String>,
+}
+
+impl PlanDigest {
+    pub fn of(plan: &Plan) -> Self {
+        Self {
+            totals: Totals::of(&plan.changes),
+            warnings: plan.warnings.clone(),
+            claimed: crate::planner::claimed_people([plan]),
+        }
+    }
 }
 
 fn without_archives(mut t: Totals) -> Totals {
@@ -31,7 +52,7 @@ fn without_archives(mut t: Totals) -> Totals {
 pub fn build_report(
     manifest: &Manifest,
     run: &Run,
-    school_plans: &[(String, Plan)],
+    school_plans: &[(String, PlanDigest)],
     district_plan: &Plan,
     held: Option<&Held>,
     results: &BTreeMap<String, ApplyResult>,
@@ -49,7 +70,7 @@ pub fn build_report(
     let mut schools = Vec::new();
     let mut warnings: Vec<ReportIssue> = manifest.warnings.iter().map(ReportIssue::from).collect();
     for (school, plan) in school_plans {
-        let t = adjust(Totals::of(&plan.changes));
+        let t = adjust(plan.totals.clone());
         totals.merge(&t);
         warnings.extend(plan.warnings.iter().map(ReportIssue::from));
         let status = if failed(school) {
