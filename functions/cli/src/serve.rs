@@ -98,7 +98,8 @@ pub async fn serve(out: Out, env: &LocalEnv, a: ServeArgs) -> anyhow::Result<()>
         env.directory.clone(),
         env.objects.clone(),
         control,
-    );
+    )
+    .with_secrets(env.secrets.clone());
     let app = api::router(state);
     let addr = format!("{}:{}", a.bind, a.port);
     let listener = tokio::net::TcpListener::bind(&addr)
@@ -106,7 +107,7 @@ pub async fn serve(out: Out, env: &LocalEnv, a: ServeArgs) -> anyhow::Result<()>
         .with_context(|| format!("cannot listen on {addr}"))?;
     let local = listener.local_addr()?;
     out.say(format!(
-        "Serving the rostersync API on http://{local} (data: {}). OpenAPI: http://{local}/openapi.json. Create a token: rostersync tokens create --district D",
+        "Serving the rostersync API on http://{local} (data: {}). Admin console: http://{local}/console. OpenAPI: http://{local}/openapi.json. Create a token: rostersync tokens create --district D",
         env.data_dir.display()
     ));
     axum::serve(listener, app)

@@ -12,6 +12,7 @@
 //! `serve` and the Lambda implement over the sync pipeline.
 
 pub mod auth;
+pub mod console;
 pub mod control;
 pub mod csv_out;
 pub mod dto;
@@ -46,6 +47,9 @@ pub struct ApiState {
     pub control: Arc<dyn RunControl>,
     /// Time for the clean-up actions (archive and merge dates); the system clock by default.
     pub clock: Arc<dyn Clock>,
+    /// Where the console's "connect a source" form stores secrets and reads them back to show
+    /// what the source shares. `None`: the console connects file sources only.
+    pub secrets: Option<Arc<dyn app::secrets::SecretStore>>,
 }
 
 impl ApiState {
@@ -61,7 +65,14 @@ impl ApiState {
             objects,
             control,
             clock: Arc::new(SystemClock),
+            secrets: None,
         }
+    }
+
+    /// The same state with a secret store for the console (see [`ApiState::secrets`]).
+    pub fn with_secrets(mut self, secrets: Arc<dyn app::secrets::SecretStore>) -> Self {
+        self.secrets = Some(secrets);
+        self
     }
 
     /// The same state with another clock (tests).
@@ -71,9 +82,11 @@ impl ApiState {
     }
 }
 
-/// The whole API: `/v1/...`, `/openapi.json` and `/health`.
+/// The whole API: `/v1/...`, `/openapi.json` and `/health`, and the admin console under
+/// `/console` (HTML, not in the OpenAPI document).
 pub fn router(state: ApiState) -> Router {
     routes::routes()
+        .merge(console::routes())
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(state)
 }

@@ -108,7 +108,7 @@ pub(crate) fn page_limit(limit: Option<u32>, default: u32, max: u32) -> Result<u
 
 /// Cursors are opaque to callers: the store's cursor with a check, so a made-up or another
 /// listing's cursor answers 400 instead of reaching the store.
-fn seal_cursor(scope: &str, inner: &str) -> String {
+pub(crate) fn seal_cursor(scope: &str, inner: &str) -> String {
     format!(
         "{}.{}",
         URL_SAFE_NO_PAD.encode(inner),
@@ -116,7 +116,7 @@ fn seal_cursor(scope: &str, inner: &str) -> String {
     )
 }
 
-fn open_cursor(scope: &str, cursor: &str) -> Result<String, ApiError> {
+pub(crate) fn open_cursor(scope: &str, cursor: &str) -> Result<String, ApiError> {
     let bad = || ApiError::bad_request("invalid_cursor", "the cursor is not one this API gave");
     let (body, check) = cursor.split_once('.').ok_or_else(bad)?;
     let inner = URL_SAFE_NO_PAD

@@ -3,6 +3,7 @@
 //! settings, schools, classrooms, directory import) and the embedded local environment.
 
 pub mod admin;
+pub mod console_support;
 pub mod drops;
 pub mod fetch;
 pub mod import;
