@@ -18,12 +18,12 @@ use aws_sdk_dynamodb::config::interceptors::{
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_dynamodb::error::BoxError;
 use domain::EntityKind;
-use domain::directory::{LinkedKind, LinkedRecord, Record, RecordKey};
+use domain::directory::{IndexKey, LinkedKind, LinkedRecord, Record, RecordKey};
 use domain::plan::{Action, Change};
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use store::{ChangeFilter, Directory, Runs, StoreError, Write, WriteOutcome};
 use store_aws::{AwsClients, AwsConfig, ResourceSpec, clients_from_env, create_resources};
 
@@ -487,5 +487,75 @@ async fn persistent_throttling_is_transient() {
         Err(StoreError::Transient(_)) => {}
         other => panic!("a throttled update must be Transient, got {other:?}"),
     }
+    teardown(&clients, &cfg).await;
+}
+
+/// `query_many` (parallel index queries, then BatchGetItem of 100) against the same lookups one
+/// key at a time (what the trait's default does: a Query and a BatchGetItem per key): the same
+/// records, in fewer requests. Prints both counts and times.
+#[tokio::test]
+async fn query_many_reads_the_records_of_many_keys_in_few_requests() {
+    let Some((clients, cfg)) = setup("qmany", 2).await else {
+        return;
+    };
+    let dir = clients.directory(&cfg);
+    const PEOPLE: usize = 300;
+    let people: Vec<Write> = (0..PEOPLE)
+        .map(|i| {
+            let record: Record = serde_json::from_value(serde_json::json!({
+                "type": "person", "id": format!("p{i:04}"), "kind": "student",
+                "first_name": "S", "last_name": "T",
+                "external_ids": [format!("ext-{i}")], "school_ids": ["sch1"], "version": 0
+            }))
+            .unwrap_or_else(|e| panic!("record: {e}"));
+            Write::Put {
+                record,
+                expected: None,
+            }
+        })
+        .collect();
+    for chunk in people.chunks(100) {
+        dir.write("d1", chunk)
+            .await
+            .unwrap_or_else(|e| panic!("write: {e}"));
+    }
+    let keys: Vec<IndexKey> = (0..PEOPLE + 100)
+        .map(|i| IndexKey::external(&format!("ext-{i}")))
+        .collect();
+
+    let requests = || clients.meter.snapshot().dynamodb_requests;
+    let (before, started) = (requests(), Instant::now());
+    let many = dir
+        .query_many("d1", &keys)
+        .await
+        .unwrap_or_else(|e| panic!("query_many: {e}"));
+    let (many_requests, many_time) = (requests() - before, started.elapsed());
+
+    let (before, started) = (requests(), Instant::now());
+    let mut one_by_one = BTreeMap::new();
+    for key in &keys {
+        for r in dir
+            .query("d1", key, None, 500)
+            .await
+            .unwrap_or_else(|e| panic!("query: {e}"))
+        {
+            one_by_one.insert(r.key(), r);
+        }
+    }
+    let (one_requests, one_time) = (requests() - before, started.elapsed());
+
+    assert_eq!(many.len(), PEOPLE);
+    assert_eq!(many, one_by_one.into_values().collect::<Vec<_>>());
+    eprintln!(
+        "query_many of {} keys ({PEOPLE} found): {many_requests} DynamoDB requests in {:.2} s; \
+         one key at a time: {one_requests} requests in {:.2} s",
+        keys.len(),
+        many_time.as_secs_f64(),
+        one_time.as_secs_f64()
+    );
+    assert!(
+        many_requests * 3 < one_requests * 2,
+        "{many_requests} vs {one_requests}"
+    );
     teardown(&clients, &cfg).await;
 }

@@ -24,6 +24,8 @@ use store::{Directory, Result, StoreError, Write, WriteOutcome};
 const MAX_TRANSACT: usize = 100;
 /// Writes of one `write` call in flight at once (distinct keys only).
 const WRITE_CONCURRENCY: usize = 8;
+/// Index partitions of one `query_many` call queried at once.
+const QUERY_CONCURRENCY: usize = 8;
 
 #[derive(Debug)]
 pub struct DynamoDirectory {
@@ -93,6 +95,18 @@ impl DynamoDirectory {
             out.insert(pk, self.stored(item).await?);
         }
         Ok(out)
+    }
+
+    /// The record keys of every item of one index partition, in key order (index items only,
+    /// following pages; no record reads).
+    async fn index_entries(&self, district: &str, index: &IndexKey) -> Result<Vec<RecordKey>> {
+        let pk = keys::index_pk(district, index);
+        let items = self.table.query_all(&pk, None).await?;
+        Ok(items
+            .iter()
+            .filter_map(|i| get_s(i, SK))
+            .map(|k| RecordKey(k.to_owned()))
+            .collect())
     }
 
     async fn write_one(
@@ -410,6 +424,34 @@ impl Directory for DynamoDirectory {
         }
         out.truncate(limit);
         Ok(out)
+    }
+
+    /// The index partitions are queried in parallel (keys only), then every distinct record is
+    /// read once with BatchGetItem (100 keys a call), instead of one query-then-read round per
+    /// index key and page.
+    async fn query_many(&self, district: &str, indexes: &[IndexKey]) -> Result<Vec<Record>> {
+        let jobs: Vec<_> = indexes
+            .iter()
+            .map(|index| self.index_entries(district, index))
+            .collect();
+        let lists: Vec<Result<Vec<RecordKey>>> = stream::iter(jobs)
+            .buffer_unordered(QUERY_CONCURRENCY)
+            .collect()
+            .await;
+        let mut rks = BTreeSet::new();
+        for list in lists {
+            rks.extend(list?);
+        }
+        let rks: Vec<RecordKey> = rks.into_iter().collect();
+        let wanted: HashSet<&IndexKey> = indexes.iter().collect();
+        let mut found = self.load_many(district, &rks).await?;
+        // The index and the records are two reads: keep only records that still carry a key.
+        Ok(rks
+            .iter()
+            .filter_map(|k| found.remove(&keys::record_pk(district, k)))
+            .map(|s| s.record)
+            .filter(|r| r.index_keys().iter().any(|k| wanted.contains(k)))
+            .collect())
     }
 
     async fn write(&self, district: &str, writes: &[Write]) -> Result<Vec<WriteOutcome>> {
