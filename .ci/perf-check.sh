@@ -27,9 +27,10 @@ fi
 command -v python3 >/dev/null || { echo "perf-check: python3 is required" >&2; exit 1; }
 
 cargo build -q -p cli --bin rostersync
+target="$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')"
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
-target/debug/rostersync --json bench sync --students "$STUDENTS" --runs 1 --instructions >"$out"
+"$target/debug/rostersync" --json bench sync --students "$STUDENTS" --runs 1 --instructions >"$out"
 
 BASELINE="$BASELINE" TOLERANCE_PCT="$TOLERANCE_PCT" python3 - "$out" <<'PY'
 import json, os, sys
