@@ -444,6 +444,18 @@ fn iso_date(raw: &str) -> Option<Option<NaiveDate>> {
     Some(NaiveDate::from_ymd_opt(i32::try_from(y).ok()?, m, d))
 }
 
+/// `v` without leading and trailing whitespace. Nearly every value starts and ends with a
+/// visible ASCII character: that is checked on two bytes, and only the rest goes through the
+/// (Unicode) `str::trim`.
+#[inline]
+fn trimmed(v: &str) -> &str {
+    let b = v.as_bytes();
+    match (b.first(), b.last()) {
+        (Some(f), Some(l)) if f.is_ascii_graphic() && l.is_ascii_graphic() => v,
+        _ => v.trim(),
+    }
+}
+
 /// One data row, borrowed from its [`Table`].
 pub(crate) struct Row<'r> {
     rec: &'r csv::StringRecord,
@@ -457,7 +469,7 @@ impl<'r> Row<'r> {
     /// long (then with a `field_too_long` warning).
     #[inline]
     pub(crate) fn get(&self, col: Col, warnings: &mut Vec<Issue>) -> Option<&'r str> {
-        let value = self.rec.get(col?)?.trim();
+        let value = trimmed(self.rec.get(col?)?);
         if value.is_empty() {
             return None;
         }
@@ -606,6 +618,26 @@ impl<'r> Row<'r> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn trimmed_is_str_trim() {
+        for v in [
+            "",
+            " ",
+            "x",
+            " x",
+            "x ",
+            "\tx\r",
+            "a b",
+            "\u{a0}x\u{a0}",
+            "é",
+            " é ",
+            "x\u{2003}",
+            "\u{feff}x",
+        ] {
+            assert_eq!(super::trimmed(v), v.trim(), "{v:?}");
+        }
+    }
     use super::*;
 
     fn rows(csv: &str) -> Result<Vec<(u64, Vec<String>)>, String> {
