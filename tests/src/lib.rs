@@ -19,16 +19,7 @@ use synth::{Format, Spec};
 pub const D: &str = "d1";
 
 /// Every record kind the directory holds (`Record::kind_name`).
-pub const KINDS: [&str; 8] = [
-    "school",
-    "classroom",
-    "person",
-    "enrollment",
-    "guardian_link",
-    "linked",
-    "merge",
-    "not_duplicate",
-];
+pub const KINDS: [&str; 8] = Record::KIND_NAMES;
 
 /// The fixed "now" of every test environment.
 pub fn t0() -> DateTime<Utc> {

@@ -368,6 +368,18 @@ impl Record {
         }
     }
 
+    /// Every value [`Record::kind_name`] returns (each record carries `IndexKey::kind` of it).
+    pub const KIND_NAMES: [&'static str; 8] = [
+        "school",
+        "classroom",
+        "person",
+        "enrollment",
+        "guardian_link",
+        "linked",
+        "merge",
+        "not_duplicate",
+    ];
+
     pub fn kind_name(&self) -> &'static str {
         match self {
             Self::School(_) => "school",

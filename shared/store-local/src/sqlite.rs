@@ -362,6 +362,33 @@ impl Directory for SqliteStore {
         with_conn(&self.conn, move |c| query_many(c, &district, &indexes)).await
     }
 
+    /// One pass over the records table in primary-key order (no index look-ups).
+    async fn scan(&self, district: &str) -> Result<Vec<Record>> {
+        let district = district.to_string();
+        with_conn(&self.conn, move |c| {
+            let mut stmt = c
+                .prepare_cached(
+                    "SELECT body, version FROM records WHERE district = ?1 ORDER BY key",
+                )
+                .map_err(sql_err)?;
+            // Sized up front: a district's records are many, and a doubling vector would hold
+            // up to three times their size at the last growth.
+            let count: i64 = c
+                .prepare_cached("SELECT COUNT(*) FROM records WHERE district = ?1")
+                .map_err(sql_err)?
+                .query_row(params![district], |r| r.get(0))
+                .map_err(sql_err)?;
+            let mut out = Vec::with_capacity(usize::try_from(count).unwrap_or(0));
+            let mut rows = stmt.query(params![district]).map_err(sql_err)?;
+            while let Some(r) = rows.next().map_err(sql_err)? {
+                let body: String = r.get(0).map_err(sql_err)?;
+                out.push(record_of(&body, r.get(1).map_err(sql_err)?)?);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
     async fn write(&self, district: &str, writes: &[Write]) -> Result<Vec<WriteOutcome>> {
         let district = district.to_string();
         let writes = writes.to_vec();

@@ -476,7 +476,7 @@ fn person(id: &str, kind: PersonKind) -> Person {
     }
 }
 
-fn student(id: &str, school: &str, ext: &str) -> Record {
+pub(crate) fn student(id: &str, school: &str, ext: &str) -> Record {
     let mut p = person(id, PersonKind::Student);
     p.school_ids.insert(school.to_string());
     p.external_ids.insert(ext.to_string());
@@ -1050,6 +1050,36 @@ pub async fn directory(d: &dyn Directory) {
         query_all(d, &a, &IndexKey::external("src-school-1"), 10).await,
         vec![with_version(&sch, 1)],
         "a school round-trips and is found by external id"
+    );
+
+    // Scan: every record of the district, each once, in key order; another district's apart.
+    let all = ok(d.scan(&a).await, "scan");
+    let mut keys_of_all = keys(&all);
+    assert!(
+        keys_of_all.windows(2).all(|w| w[0] < w[1]),
+        "scan is in key order, each record once"
+    );
+    let mut expected: Vec<RecordKey> = Vec::new();
+    for kind in Record::KIND_NAMES {
+        expected.extend(keys(&query_all(d, &a, &IndexKey::kind(kind), 500).await));
+    }
+    expected.sort();
+    assert_eq!(
+        keys_of_all.len(),
+        expected.len(),
+        "scan returns every record"
+    );
+    keys_of_all.sort();
+    assert_eq!(keys_of_all, expected, "scan returns every record");
+    assert!(
+        all.contains(&with_version(&sch, 1)),
+        "scan returns stored versions"
+    );
+    assert!(
+        ok(d.scan(&b).await, "scan")
+            .iter()
+            .all(|r| !all.contains(r)),
+        "scan of another district does not see this one"
     );
 }
 

@@ -4,6 +4,7 @@
 
 pub mod conformance;
 pub mod memory;
+pub mod snapshot;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -154,6 +155,17 @@ pub trait Directory: Send + Sync {
             }
         }
         Ok(out.into_values().collect())
+    }
+    /// Every record of the district, each once, in key order. The default pages through the
+    /// `kind` index of every record kind; adapters with a cheaper full read override it.
+    async fn scan(&self, district: &str) -> Result<Vec<Record>> {
+        let kinds: Vec<IndexKey> = Record::KIND_NAMES.into_iter().map(IndexKey::kind).collect();
+        self.query_many(district, &kinds).await
+    }
+    /// A read-only in-memory copy of the district that callers may read in place, when this
+    /// adapter keeps one ([`snapshot::Snapshot`]); `None` otherwise.
+    async fn frozen(&self, _district: &str) -> Result<Option<std::sync::Arc<snapshot::Frozen>>> {
+        Ok(None)
     }
     /// Conditional writes, each atomic on its own (not as a batch). A `Put` whose version does
     /// not match but whose stored content equals the record is `AlreadyApplied`.

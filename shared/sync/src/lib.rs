@@ -15,7 +15,7 @@ pub use pipeline::{
     run_local, stage,
 };
 pub use planner::{
-    DirectoryView, FeedPeople, PlanContext, StagedSchool, plan_district, plan_school,
+    DirectoryView, FeedPeople, PlanContext, StagedSchool, plan_district, plan_school, plan_shard,
     prepare_roster, stage_shards,
 };
 pub use safeguards::{Held, safeguards};

@@ -9,7 +9,7 @@
 use crate::apply::{archive_writes, writes_for};
 use crate::planner::{
     DirectoryView, FeedPeople, PlanContext, StagedSchool, archive_absent_schools, plan_district,
-    plan_school, stage_roster,
+    plan_shard, stage_roster,
 };
 use crate::report::{ApplyResult, PlanDigest, build_report};
 use crate::safeguards::{Held, safeguards};
@@ -284,6 +284,34 @@ async fn get_manifest(ports: &Ports, d: &str, r: &str) -> Result<Arc<Manifest>> 
     Ok(m)
 }
 
+/// Stores a plan's changes in the run's change list without record values: the list shows
+/// what changed (entity, action, key, field names), never the values, and so keeps no second
+/// copy of personal data per run (the plan object keeps what apply needs).
+async fn put_change_list(
+    ports: &Ports,
+    d: &str,
+    r: &str,
+    school: &str,
+    changes: &[Change],
+) -> Result<()> {
+    let listed: Vec<Change> = changes
+        .iter()
+        .map(|c| Change {
+            entity: c.entity,
+            action: c.action,
+            key: c.key.clone(),
+            school_id: c.school_id.clone(),
+            source_id: c.source_id.clone(),
+            fields: c.fields.clone(),
+            expected_version: None,
+            after: None,
+            note: c.note.clone(),
+        })
+        .collect();
+    ports.runs.put_changes(d, r, school, &listed).await?;
+    Ok(())
+}
+
 async fn send(ports: &Ports, m: &Message) -> Result<()> {
     ports.queue.send(&m.to_json()).await?;
     Ok(())
@@ -463,6 +491,9 @@ pub async fn load_view(
     let Some(dir_school) = ctx.school_map.get(&staged.shard.school.id) else {
         return Ok(DirectoryView::default());
     };
+    if let Some(frozen) = dir.frozen(district).await? {
+        return Ok(DirectoryView::shared(frozen));
+    }
     if let Some(s) = dir.get(district, &RecordKey::school(dir_school)).await? {
         add(vec![s], &mut records);
     }
@@ -594,11 +625,15 @@ async fn plan_one_school(
     school: &str,
 ) -> Result<Plan> {
     let staged: StagedSchool = get_json(ports, &shard_key(d, r, school)).await?;
-    let mut ctx = m.context.clone();
-    ctx.owned = staged.owned.clone();
-    ctx.contact_staff = staged.contact_staff.clone();
-    let view = load_view(ports, d, &ctx, &staged).await?;
-    Ok(plan_school(&ctx, &staged.shard, &view, &m.settings))
+    let view = load_view(ports, d, &m.context, &staged).await?;
+    Ok(plan_shard(
+        &m.context,
+        &staged.owned,
+        &staged.contact_staff,
+        &staged.shard,
+        &view,
+        &m.settings,
+    ))
 }
 
 async fn handle_plan(ports: &Ports, d: &str, r: &str, school: &str) -> Result<()> {
@@ -614,7 +649,7 @@ async fn handle_plan(ports: &Ports, d: &str, r: &str, school: &str) -> Result<()
     let plan = plan_one_school(ports, &m, d, r, school).await?;
     put_json(ports, &plan_key(d, r, school), &plan).await?;
     put_json(ports, &digest_key(d, r, school), &PlanDigest::of(&plan)).await?;
-    ports.runs.put_changes(d, r, school, &plan.changes).await?;
+    put_change_list(ports, d, r, school, &plan.changes).await?;
     let done = ports.runs.school_done(d, r, "plan", school).await?;
     tracing::info!(
         changes = plan.changes.len(),
@@ -766,10 +801,7 @@ async fn handle_district(ports: &Ports, d: &str, r: &str) -> Result<()> {
         let school_plans = load_school_digests(ports, &m, d, r).await?;
         let (plan, managed_counts) = plan_district_step(ports, &m, d, &school_plans).await?;
         put_json(ports, &plan_key(d, r, DISTRICT_PLAN), &plan).await?;
-        ports
-            .runs
-            .put_changes(d, r, DISTRICT_PLAN, &plan.changes)
-            .await?;
+        put_change_list(ports, d, r, DISTRICT_PLAN, &plan.changes).await?;
         let mut totals = Totals::default();
         for (_, g) in &school_plans {
             totals.merge(&g.totals);
@@ -882,10 +914,7 @@ async fn handle_apply(ports: &Ports, d: &str, r: &str, school: &str) -> Result<(
         if school != DISTRICT_PLAN {
             put_json(ports, &digest_key(d, r, school), &PlanDigest::of(&replan)).await?;
         }
-        ports
-            .runs
-            .put_changes(d, r, school, &replan.changes)
-            .await?;
+        put_change_list(ports, d, r, school, &replan.changes).await?;
         let writes = writes_for(&replan.changes, held);
         let (_, again) = write_all(ports, d, &writes).await?;
         if again > 0 {
@@ -1094,27 +1123,93 @@ pub async fn drain(ports: &Ports, crash_after: Option<usize>) -> Result<Drained>
                         crashed: true,
                     });
                 }
-                Ok(()) => ports.queue.ack(&delivery.receipt).await?,
-                Err(e) if e.is_transient() && delivery.receive_count < LOCAL_ATTEMPTS => {
-                    tracing::debug!(error = %e, "transient failure; message released");
-                    ports.queue.release(&delivery.receipt).await?;
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "message failed");
-                    ports.queue.release(&delivery.receipt).await?;
-                    for rest in it {
-                        ports.queue.release(&rest.receipt).await?;
+                res => {
+                    if let Err(e) = settle(ports, &delivery, res).await? {
+                        for rest in it {
+                            ports.queue.release(&rest.receipt).await?;
+                        }
+                        return Err(e);
                     }
-                    return Err(e);
                 }
             }
         }
     }
 }
 
+/// Acknowledges a handled message, or releases it for redelivery; returns the error that
+/// should stop the drain (a permanent failure, or a transient one out of local attempts).
+async fn settle(
+    ports: &Ports,
+    delivery: &store::Delivery,
+    res: Result<()>,
+) -> Result<std::result::Result<(), PipelineError>> {
+    match res {
+        Ok(()) => ports.queue.ack(&delivery.receipt).await?,
+        Err(e) if e.is_transient() && delivery.receive_count < LOCAL_ATTEMPTS => {
+            tracing::debug!(error = %e, "transient failure; message released");
+            ports.queue.release(&delivery.receipt).await?;
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "message failed");
+            ports.queue.release(&delivery.receipt).await?;
+            return Ok(Err(e));
+        }
+    }
+    Ok(Ok(()))
+}
+
+/// Like [`drain`] without crash injection, handling the messages of each received batch at
+/// the same time, `workers` at most (school plans and applies are independent; the ports
+/// serialise what must be).
+async fn drain_concurrent(ports: &Ports, workers: usize) -> Result<usize> {
+    let mut handled = 0;
+    let limit = Arc::new(tokio::sync::Semaphore::new(workers.max(1)));
+    loop {
+        let batch = ports.queue.receive(10, VISIBILITY).await?;
+        if batch.is_empty() {
+            return Ok(handled);
+        }
+        let mut tasks = Vec::with_capacity(batch.len());
+        for delivery in batch {
+            let ports = ports.clone();
+            let limit = limit.clone();
+            let span = tracing::Span::current();
+            tasks.push(tokio::spawn(
+                async move {
+                    let _permit = limit.acquire_owned().await;
+                    let res = handle_body(&ports, &delivery.body).await;
+                    (delivery, res)
+                }
+                .instrument(span),
+            ));
+        }
+        let mut failed = None;
+        for task in tasks {
+            let (delivery, res) = task
+                .await
+                .map_err(|e| PipelineError::NotReady(format!("worker task ended: {e}")))?;
+            handled += 1;
+            if let Err(e) = settle(ports, &delivery, res).await? {
+                failed.get_or_insert(e);
+            }
+        }
+        if let Some(e) = failed {
+            return Err(e);
+        }
+    }
+}
+
 /// The local pipeline: drains the queue in-process until the run is final, then returns its
-/// report.
+/// report. Messages are handled on every core (see [`drain_concurrent`]).
+///
+/// Reads go through a [`store::snapshot::Snapshot`] of the directory: one scan serves every
+/// school plan of the run instead of index look-ups per school (writes drop it).
 pub async fn run_local(ports: &Ports, district: &str, run_id: &str) -> Result<Report> {
+    let ports = &Ports {
+        directory: Arc::new(store::snapshot::Snapshot::new(ports.directory.clone())),
+        ..ports.clone()
+    };
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
     loop {
         let run = load_run(ports, district, run_id).await?;
         if run.status.is_final() {
@@ -1124,8 +1219,8 @@ pub async fn run_local(ports: &Ports, district: &str, run_id: &str) -> Result<Re
                 .await?
                 .ok_or_else(|| PipelineError::Missing(format!("report of run {run_id}")));
         }
-        let d = drain(ports, None).await?;
-        if d.handled == 0 {
+        let handled = drain_concurrent(ports, workers).await?;
+        if handled == 0 {
             let run = load_run(ports, district, run_id).await?;
             if !run.status.is_final() {
                 return Err(PipelineError::Stalled(run_id.to_string()));

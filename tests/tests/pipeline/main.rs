@@ -11,3 +11,4 @@ mod next_night;
 mod privacy;
 mod round_trip;
 mod safeguards;
+mod snapshot;

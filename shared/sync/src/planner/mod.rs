@@ -349,6 +349,9 @@ struct SchoolPlanner<'a> {
     view: &'a DirectoryView,
     settings: &'a SyncSettings,
     dir_school: String,
+    /// The shard's `owned` and `contact_staff` (see [`PlanContext`]).
+    owned: &'a BTreeSet<String>,
+    contact_staff: &'a BTreeMap<String, String>,
     resolved: BTreeMap<(PersonKind, String), Resolution>,
     changes: Vec<Change>,
     warnings: Vec<Issue>,
@@ -357,6 +360,19 @@ struct SchoolPlanner<'a> {
 /// Plans one school shard against the directory. See the module docs and `DESIGN.md`.
 pub fn plan_school(
     ctx: &PlanContext,
+    shard: &SchoolShard,
+    view: &DirectoryView,
+    settings: &SyncSettings,
+) -> Plan {
+    plan_shard(ctx, &ctx.owned, &ctx.contact_staff, shard, view, settings)
+}
+
+/// [`plan_school`] with the shard's `owned` and `contact_staff` given apart from the
+/// district-wide context (so a caller planning many shards does not copy the context).
+pub fn plan_shard(
+    ctx: &PlanContext,
+    owned: &BTreeSet<String>,
+    contact_staff: &BTreeMap<String, String>,
     shard: &SchoolShard,
     view: &DirectoryView,
     settings: &SyncSettings,
@@ -372,6 +388,8 @@ pub fn plan_school(
         view,
         settings,
         dir_school,
+        owned,
+        contact_staff,
         resolved: BTreeMap::new(),
         changes: Vec::new(),
         warnings: Vec::new(),
@@ -473,7 +491,7 @@ impl<'a> SchoolPlanner<'a> {
     fn plan_classrooms(&mut self) -> BTreeMap<String, String> {
         let school_classrooms: Vec<&Classroom> = self
             .view
-            .records()
+            .by_index(&IndexKey::in_school(&self.dir_school))
             .filter_map(|r| match r {
                 Record::Classroom(c) if c.school_id == self.dir_school => Some(c),
                 _ => None,
@@ -608,7 +626,7 @@ impl<'a> SchoolPlanner<'a> {
             let mut v: Vec<&Student> = shard
                 .students
                 .iter()
-                .filter(|s| self.ctx.owned.contains(&s.id))
+                .filter(|s| self.owned.contains(&s.id))
                 .collect();
             v.sort_by(|a, b| a.id.cmp(&b.id));
             for s in v {
@@ -619,7 +637,7 @@ impl<'a> SchoolPlanner<'a> {
             let mut v: Vec<&Staff> = shard
                 .staff
                 .iter()
-                .filter(|s| self.ctx.owned.contains(&s.id))
+                .filter(|s| self.owned.contains(&s.id))
                 .collect();
             v.sort_by(|a, b| a.id.cmp(&b.id));
             for s in v {
@@ -630,7 +648,7 @@ impl<'a> SchoolPlanner<'a> {
             let mut v: Vec<&Contact> = shard
                 .contacts
                 .iter()
-                .filter(|s| self.ctx.owned.contains(&s.id))
+                .filter(|s| self.owned.contains(&s.id))
                 .collect();
             v.sort_by(|a, b| a.id.cmp(&b.id));
             for c in v {
@@ -750,7 +768,7 @@ impl<'a> SchoolPlanner<'a> {
                     p.language = c.language.clone();
                 }
                 schools_of = self.contact_schools(c);
-                if let Some(staff_src) = self.ctx.contact_staff.get(&c.id).cloned()
+                if let Some(staff_src) = self.contact_staff.get(&c.id).cloned()
                     && let Some(r) = self.resolve(PersonKind::Staff, &staff_src)
                 {
                     p.same_person_as = Some(r.id().to_string());
@@ -901,7 +919,7 @@ impl<'a> SchoolPlanner<'a> {
         let mut students: Vec<&Student> = shard
             .students
             .iter()
-            .filter(|s| self.ctx.owned.contains(&s.id))
+            .filter(|s| self.owned.contains(&s.id))
             .collect();
         students.sort_by(|a, b| a.id.cmp(&b.id));
         for st in students {

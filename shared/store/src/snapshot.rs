@@ -1,0 +1,265 @@
+//! [`Snapshot`]: a [`Directory`] that answers reads from one in-memory copy of a district,
+//! loaded with a single [`Directory::scan`], until the next write.
+//!
+//! Planning a run reads the directory school by school: each school's people by every source
+//! id, sis id, email and phone they carry, its classrooms' enrollments and its students'
+//! guardian links, hundreds of thousands of index look-ups for a large district. Against SQLite
+//! each is a B-tree descent through the index table and another through the records; against
+//! the snapshot it is a hash look-up. The planning phase writes nothing, so one scan serves every
+//! school plan and the district step of a run.
+//!
+//! Writes go to the inner directory and drop the district's copy (before and after the write),
+//! so a read never sees a state older than this process's last write: an apply that conflicts
+//! re-plans from fresh reads. Writers in other processes are caught, as without the snapshot,
+//! by the conditional writes (a stale version is a conflict, never a lost update).
+
+use crate::{Directory, Result, Write, WriteOutcome};
+use async_trait::async_trait;
+use domain::directory::{IndexKey, Record, RecordKey};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+
+/// One district's records in key order, with every index key's record positions (ascending):
+/// what a [`Snapshot`] answers from, and what a planner can read in place.
+#[derive(Debug, Default)]
+pub struct Frozen {
+    keys: Vec<RecordKey>,
+    records: Vec<Record>,
+    index: HashMap<IndexKey, Vec<u32>>,
+}
+
+impl PartialEq for Frozen {
+    fn eq(&self, other: &Self) -> bool {
+        self.records == other.records
+    }
+}
+
+impl Frozen {
+    /// Indexes `records` (sorted by key first unless they already are; a repeated key keeps
+    /// the first record).
+    pub fn new(mut records: Vec<Record>) -> Self {
+        let mut keys: Vec<RecordKey> = records.iter().map(Record::key).collect();
+        if !keys.windows(2).all(|w| w[0] < w[1]) {
+            let mut order: Vec<usize> = (0..records.len()).collect();
+            order.sort_by(|&a, &b| keys[a].cmp(&keys[b]));
+            order.dedup_by(|a, b| keys[*a] == keys[*b]);
+            let mut slots: Vec<Option<Record>> = records.into_iter().map(Some).collect();
+            records = order.iter().filter_map(|&i| slots[i].take()).collect();
+            keys = order
+                .iter()
+                .map(|&i| std::mem::replace(&mut keys[i], RecordKey(String::new())))
+                .collect();
+        }
+        let mut index: HashMap<IndexKey, Vec<u32>> = HashMap::new();
+        for (i, r) in records.iter().enumerate() {
+            let pos = u32::try_from(i).unwrap_or(u32::MAX);
+            for ik in r.index_keys() {
+                index.entry(ik).or_default().push(pos);
+            }
+        }
+        Self {
+            keys,
+            records,
+            index,
+        }
+    }
+
+    fn position(&self, key: &RecordKey) -> Option<usize> {
+        self.keys.binary_search(key).ok()
+    }
+
+    fn positions(&self, index: &IndexKey) -> &[u32] {
+        self.index.get(index).map(Vec::as_slice).unwrap_or_default()
+    }
+
+    pub fn get(&self, key: &RecordKey) -> Option<&Record> {
+        self.position(key).map(|i| &self.records[i])
+    }
+
+    /// Records carrying `index`, in key order.
+    pub fn by_index<'a>(&'a self, index: &IndexKey) -> impl Iterator<Item = &'a Record> + 'a {
+        self.positions(index)
+            .iter()
+            .map(|&p| &self.records[p as usize])
+    }
+
+    /// Every record, in key order.
+    pub fn records(&self) -> &[Record] {
+        &self.records
+    }
+}
+
+/// A read snapshot over `inner` (see the module docs). Build one per run; it holds at most one
+/// copy of each district it was asked about.
+pub struct Snapshot {
+    inner: Arc<dyn Directory>,
+    loaded: Mutex<HashMap<String, Arc<Frozen>>>,
+    /// Incremented by every write: a copy loaded across a write is not kept.
+    generation: AtomicU64,
+    /// Held while loading, so readers arriving together share one scan.
+    loading: tokio::sync::Mutex<()>,
+}
+
+impl Snapshot {
+    pub fn new(inner: Arc<dyn Directory>) -> Self {
+        Self {
+            inner,
+            loaded: Mutex::new(HashMap::new()),
+            generation: AtomicU64::new(0),
+            loading: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    fn cached(&self, district: &str) -> Option<Arc<Frozen>> {
+        self.loaded
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(district)
+            .cloned()
+    }
+
+    async fn load(&self, district: &str) -> Result<Arc<Frozen>> {
+        if let Some(l) = self.cached(district) {
+            return Ok(l);
+        }
+        let _loading = self.loading.lock().await;
+        if let Some(l) = self.cached(district) {
+            return Ok(l);
+        }
+        let generation = self.generation.load(Ordering::SeqCst);
+        let loaded = Arc::new(Frozen::new(self.inner.scan(district).await?));
+        if self.generation.load(Ordering::SeqCst) == generation {
+            self.loaded
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .insert(district.to_string(), loaded.clone());
+        }
+        Ok(loaded)
+    }
+
+    fn invalidate(&self, district: &str) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        self.loaded
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(district);
+    }
+}
+
+#[async_trait]
+impl Directory for Snapshot {
+    async fn get(&self, district: &str, key: &RecordKey) -> Result<Option<Record>> {
+        let l = self.load(district).await?;
+        Ok(l.get(key).cloned())
+    }
+
+    async fn get_many(&self, district: &str, keys: &[RecordKey]) -> Result<Vec<Record>> {
+        let l = self.load(district).await?;
+        Ok(keys.iter().filter_map(|k| l.get(k).cloned()).collect())
+    }
+
+    async fn query(
+        &self,
+        district: &str,
+        index: &IndexKey,
+        after: Option<&RecordKey>,
+        limit: usize,
+    ) -> Result<Vec<Record>> {
+        let l = self.load(district).await?;
+        let positions = l.positions(index);
+        let start = match after {
+            Some(a) => positions.partition_point(|&p| l.keys[p as usize] <= *a),
+            None => 0,
+        };
+        Ok(positions[start..]
+            .iter()
+            .take(limit)
+            .map(|&p| l.records[p as usize].clone())
+            .collect())
+    }
+
+    async fn query_many(&self, district: &str, indexes: &[IndexKey]) -> Result<Vec<Record>> {
+        let l = self.load(district).await?;
+        let mut positions: Vec<u32> = indexes
+            .iter()
+            .flat_map(|ik| l.positions(ik).iter().copied())
+            .collect();
+        positions.sort_unstable();
+        positions.dedup();
+        Ok(positions
+            .into_iter()
+            .map(|p| l.records[p as usize].clone())
+            .collect())
+    }
+
+    async fn scan(&self, district: &str) -> Result<Vec<Record>> {
+        Ok(self.load(district).await?.records.clone())
+    }
+
+    async fn frozen(&self, district: &str) -> Result<Option<Arc<Frozen>>> {
+        self.load(district).await.map(Some)
+    }
+
+    async fn write(&self, district: &str, writes: &[Write]) -> Result<Vec<WriteOutcome>> {
+        self.invalidate(district);
+        let out = self.inner.write(district, writes).await;
+        self.invalidate(district);
+        out
+    }
+
+    fn writes_count(&self) -> u64 {
+        self.inner.writes_count()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::conformance;
+    use crate::memory::MemoryDirectory;
+
+    #[tokio::test]
+    async fn snapshot_passes_the_directory_conformance_suite() {
+        let inner = Arc::new(MemoryDirectory::new());
+        let d = Snapshot::new(inner.clone());
+        conformance::directory(&d).await;
+        assert!(d.writes_count() > 0);
+    }
+
+    #[tokio::test]
+    async fn reads_after_a_write_see_it_and_scan_is_the_whole_district() {
+        let inner: Arc<dyn Directory> = Arc::new(MemoryDirectory::new());
+        let d = Snapshot::new(inner.clone());
+        let kinds = IndexKey::kind("person");
+        assert!(d.query("d1", &kinds, None, 10).await.unwrap().is_empty());
+        let e = conformance::student("p1", "s1", "x1");
+        d.write(
+            "d1",
+            &[Write::Put {
+                record: e.clone(),
+                expected: None,
+            }],
+        )
+        .await
+        .unwrap();
+        let got = d.query("d1", &kinds, None, 10).await.unwrap();
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].key(), e.key());
+        assert_eq!(got[0].version(), 1);
+        assert_eq!(d.scan("d1").await.unwrap(), inner.scan("d1").await.unwrap());
+        // A write by someone else is not seen until this snapshot writes (documented).
+        inner
+            .write(
+                "d1",
+                &[Write::Put {
+                    record: conformance::student("p2", "s1", "x2"),
+                    expected: None,
+                }],
+            )
+            .await
+            .unwrap();
+        assert_eq!(d.scan("d1").await.unwrap().len(), 1);
+        assert_eq!(inner.scan("d1").await.unwrap().len(), 2);
+    }
+}
