@@ -362,6 +362,19 @@ impl Directory for SqliteStore {
         with_conn(&self.conn, move |c| query_many(c, &district, &indexes)).await
     }
 
+    async fn count(&self, district: &str) -> Result<Option<u64>> {
+        let district = district.to_string();
+        with_conn(&self.conn, move |c| {
+            let n: i64 = c
+                .prepare_cached("SELECT COUNT(*) FROM records WHERE district = ?1")
+                .map_err(sql_err)?
+                .query_row(params![district], |r| r.get(0))
+                .map_err(sql_err)?;
+            Ok(Some(u64::try_from(n).unwrap_or(0)))
+        })
+        .await
+    }
+
     /// One pass over the records table in primary-key order (no index look-ups).
     async fn scan(&self, district: &str) -> Result<Vec<Record>> {
         let district = district.to_string();

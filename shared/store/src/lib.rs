@@ -162,6 +162,10 @@ pub trait Directory: Send + Sync {
         let kinds: Vec<IndexKey> = Record::KIND_NAMES.into_iter().map(IndexKey::kind).collect();
         self.query_many(district, &kinds).await
     }
+    /// How many records the district holds, when the adapter can tell cheaply.
+    async fn count(&self, _district: &str) -> Result<Option<u64>> {
+        Ok(None)
+    }
     /// A read-only in-memory copy of the district that callers may read in place, when this
     /// adapter keeps one ([`snapshot::Snapshot`]); `None` otherwise.
     async fn frozen(&self, _district: &str) -> Result<Option<std::sync::Arc<snapshot::Frozen>>> {

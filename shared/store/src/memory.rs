@@ -446,6 +446,14 @@ impl Directory for MemoryDirectory {
         Ok(outcomes)
     }
 
+    async fn count(&self, district: &str) -> Result<Option<u64>> {
+        Ok(Some(
+            lock(&self.districts)
+                .get(district)
+                .map_or(0, |d| d.records.len() as u64),
+        ))
+    }
+
     fn writes_count(&self) -> u64 {
         self.writes.load(Ordering::Relaxed)
     }

@@ -91,10 +91,13 @@ impl Frozen {
 }
 
 /// A read snapshot over `inner` (see the module docs). Build one per run; it holds at most one
-/// copy of each district it was asked about.
+/// copy of each district it was asked about, and none of a district with more records than its
+/// budget (or whose size the adapter cannot tell): reads of that one go to `inner`.
 pub struct Snapshot {
     inner: Arc<dyn Directory>,
-    loaded: Mutex<HashMap<String, Arc<Frozen>>>,
+    max_records: u64,
+    /// `None`: the district is over budget (reads go to `inner`).
+    loaded: Mutex<HashMap<String, Option<Arc<Frozen>>>>,
     /// Incremented by every write: a copy loaded across a write is not kept.
     generation: AtomicU64,
     /// Held while loading, so readers arriving together share one scan.
@@ -102,16 +105,18 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
-    pub fn new(inner: Arc<dyn Directory>) -> Self {
+    /// A snapshot that copies districts of up to `max_records` records.
+    pub fn new(inner: Arc<dyn Directory>, max_records: u64) -> Self {
         Self {
             inner,
+            max_records,
             loaded: Mutex::new(HashMap::new()),
             generation: AtomicU64::new(0),
             loading: tokio::sync::Mutex::new(()),
         }
     }
 
-    fn cached(&self, district: &str) -> Option<Arc<Frozen>> {
+    fn cached(&self, district: &str) -> Option<Option<Arc<Frozen>>> {
         self.loaded
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -119,7 +124,8 @@ impl Snapshot {
             .cloned()
     }
 
-    async fn load(&self, district: &str) -> Result<Arc<Frozen>> {
+    /// The district's copy, loading it on first use; `None` when it is over budget.
+    async fn load(&self, district: &str) -> Result<Option<Arc<Frozen>>> {
         if let Some(l) = self.cached(district) {
             return Ok(l);
         }
@@ -128,7 +134,12 @@ impl Snapshot {
             return Ok(l);
         }
         let generation = self.generation.load(Ordering::SeqCst);
-        let loaded = Arc::new(Frozen::new(self.inner.scan(district).await?));
+        let fits = matches!(self.inner.count(district).await?, Some(n) if n <= self.max_records);
+        let loaded = if fits {
+            Some(Arc::new(Frozen::new(self.inner.scan(district).await?)))
+        } else {
+            None
+        };
         if self.generation.load(Ordering::SeqCst) == generation {
             self.loaded
                 .lock()
@@ -150,12 +161,16 @@ impl Snapshot {
 #[async_trait]
 impl Directory for Snapshot {
     async fn get(&self, district: &str, key: &RecordKey) -> Result<Option<Record>> {
-        let l = self.load(district).await?;
+        let Some(l) = self.load(district).await? else {
+            return self.inner.get(district, key).await;
+        };
         Ok(l.get(key).cloned())
     }
 
     async fn get_many(&self, district: &str, keys: &[RecordKey]) -> Result<Vec<Record>> {
-        let l = self.load(district).await?;
+        let Some(l) = self.load(district).await? else {
+            return self.inner.get_many(district, keys).await;
+        };
         Ok(keys.iter().filter_map(|k| l.get(k).cloned()).collect())
     }
 
@@ -166,7 +181,9 @@ impl Directory for Snapshot {
         after: Option<&RecordKey>,
         limit: usize,
     ) -> Result<Vec<Record>> {
-        let l = self.load(district).await?;
+        let Some(l) = self.load(district).await? else {
+            return self.inner.query(district, index, after, limit).await;
+        };
         let positions = l.positions(index);
         let start = match after {
             Some(a) => positions.partition_point(|&p| l.keys[p as usize] <= *a),
@@ -180,7 +197,9 @@ impl Directory for Snapshot {
     }
 
     async fn query_many(&self, district: &str, indexes: &[IndexKey]) -> Result<Vec<Record>> {
-        let l = self.load(district).await?;
+        let Some(l) = self.load(district).await? else {
+            return self.inner.query_many(district, indexes).await;
+        };
         let mut positions: Vec<u32> = indexes
             .iter()
             .flat_map(|ik| l.positions(ik).iter().copied())
@@ -194,11 +213,18 @@ impl Directory for Snapshot {
     }
 
     async fn scan(&self, district: &str) -> Result<Vec<Record>> {
-        Ok(self.load(district).await?.records.clone())
+        match self.load(district).await? {
+            Some(l) => Ok(l.records.clone()),
+            None => self.inner.scan(district).await,
+        }
+    }
+
+    async fn count(&self, district: &str) -> Result<Option<u64>> {
+        self.inner.count(district).await
     }
 
     async fn frozen(&self, district: &str) -> Result<Option<Arc<Frozen>>> {
-        self.load(district).await.map(Some)
+        self.load(district).await
     }
 
     async fn write(&self, district: &str, writes: &[Write]) -> Result<Vec<WriteOutcome>> {
@@ -222,15 +248,43 @@ mod tests {
     #[tokio::test]
     async fn snapshot_passes_the_directory_conformance_suite() {
         let inner = Arc::new(MemoryDirectory::new());
-        let d = Snapshot::new(inner.clone());
+        let d = Snapshot::new(inner.clone(), u64::MAX);
         conformance::directory(&d).await;
         assert!(d.writes_count() > 0);
     }
 
     #[tokio::test]
+    async fn a_district_over_budget_is_read_through() {
+        let inner = Arc::new(MemoryDirectory::new());
+        let d = Snapshot::new(inner.clone(), 0);
+        conformance::directory(&d).await;
+        let some = d.scan("d0").await.unwrap();
+        assert!(some.is_empty());
+        let p = conformance::student("p1", "s1", "x1");
+        d.write(
+            "d1",
+            &[Write::Put {
+                record: p,
+                expected: None,
+            }],
+        )
+        .await
+        .unwrap();
+        assert!(
+            d.frozen("d1").await.unwrap().is_none(),
+            "over budget: no copy"
+        );
+        assert_eq!(
+            d.scan("d1").await.unwrap().len(),
+            1,
+            "reads go to the directory"
+        );
+    }
+
+    #[tokio::test]
     async fn reads_after_a_write_see_it_and_scan_is_the_whole_district() {
         let inner: Arc<dyn Directory> = Arc::new(MemoryDirectory::new());
-        let d = Snapshot::new(inner.clone());
+        let d = Snapshot::new(inner.clone(), u64::MAX);
         let kinds = IndexKey::kind("person");
         assert!(d.query("d1", &kinds, None, 10).await.unwrap().is_empty());
         let e = conformance::student("p1", "s1", "x1");

@@ -1158,6 +1158,18 @@ async fn settle(
     Ok(Ok(()))
 }
 
+/// Directory records a run copies into memory for planning (about 9 per student): beyond it,
+/// planning reads the directory record by record (slower, and memory stays flat).
+/// `ROSTERSYNC_SNAPSHOT_MAX_RECORDS` overrides it.
+pub const SNAPSHOT_MAX_RECORDS: u64 = 1_000_000;
+
+fn snapshot_max_records() -> u64 {
+    std::env::var("ROSTERSYNC_SNAPSHOT_MAX_RECORDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(SNAPSHOT_MAX_RECORDS)
+}
+
 /// Like [`drain`] without crash injection, handling the messages of each received batch at
 /// the same time, `workers` at most (school plans and applies are independent; the ports
 /// serialise what must be).
@@ -1203,10 +1215,14 @@ async fn drain_concurrent(ports: &Ports, workers: usize) -> Result<usize> {
 /// report. Messages are handled on every core (see [`drain_concurrent`]).
 ///
 /// Reads go through a [`store::snapshot::Snapshot`] of the directory: one scan serves every
-/// school plan of the run instead of index look-ups per school (writes drop it).
+/// school plan of the run instead of index look-ups per school (writes drop it), for districts
+/// of up to [`SNAPSHOT_MAX_RECORDS`] records.
 pub async fn run_local(ports: &Ports, district: &str, run_id: &str) -> Result<Report> {
     let ports = &Ports {
-        directory: Arc::new(store::snapshot::Snapshot::new(ports.directory.clone())),
+        directory: Arc::new(store::snapshot::Snapshot::new(
+            ports.directory.clone(),
+            snapshot_max_records(),
+        )),
         ..ports.clone()
     };
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
