@@ -15,9 +15,9 @@ STUDENTS=300
 TOLERANCE_PCT=25
 # scenario=instructions, measured with `rostersync bench sync --students 300 --runs 1
 # --instructions` (debug build, 2026-11-28).
-BASELINE="first sync=2231067472
-next night=1638241566
-no change=1575119542"
+BASELINE="first sync=1743014286
+next night=1102143937
+no change=1054814107"
 
 if ! command -v valgrind >/dev/null; then
   echo "perf-check: installing valgrind"
