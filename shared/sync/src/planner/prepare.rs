@@ -5,7 +5,7 @@
 use domain::settings::{PhoneColumn, SyncSettings};
 use domain::{Contact, Roster, SchoolShard};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// One school's staged input: the shard plus what staging decided for it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -119,17 +119,24 @@ pub fn owners(roster: &Roster, school_map: &BTreeMap<String, String>) -> BTreeMa
 
 /// Contact source id → staff source id when name, email and SMS number agree exactly.
 fn contact_staff(roster: &Roster) -> BTreeMap<String, String> {
-    let mut staff: Vec<&domain::Staff> =
-        roster.staff.iter().filter(|s| s.email.is_some()).collect();
-    staff.sort_by(|a, b| a.id.cmp(&b.id));
+    // Staff by email key, each list in id order: the first that also agrees on name and SMS.
+    let mut by_email: HashMap<String, Vec<&domain::Staff>> = HashMap::new();
+    for s in &roster.staff {
+        if let Some(e) = &s.email {
+            by_email.entry(e.key()).or_default().push(s);
+        }
+    }
+    for list in by_email.values_mut() {
+        list.sort_by(|a, b| a.id.cmp(&b.id));
+    }
     let mut out = BTreeMap::new();
     for c in &roster.contacts {
         let Some(email) = &c.email else { continue };
-        if let Some(s) = staff.iter().find(|s| {
-            s.first_name == c.first_name
-                && s.last_name == c.last_name
-                && s.email.as_ref().map(|e| e.key()) == Some(email.key())
-                && s.sms == c.sms
+        let Some(candidates) = by_email.get(&email.key()) else {
+            continue;
+        };
+        if let Some(s) = candidates.iter().find(|s| {
+            s.first_name == c.first_name && s.last_name == c.last_name && s.sms == c.sms
         }) {
             out.insert(c.id.clone(), s.id.clone());
         }
