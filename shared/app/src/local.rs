@@ -27,10 +27,17 @@ impl LocalEnv {
     pub fn open(data_dir: &Path) -> anyhow::Result<Self> {
         std::fs::create_dir_all(data_dir)
             .with_context(|| format!("cannot create the data directory {}", data_dir.display()))?;
-        let db = Arc::new(
-            SqliteStore::open(data_dir.join(store_local::DB_FILE))
-                .with_context(|| format!("cannot open the database in {}", data_dir.display()))?,
-        );
+        let mut db = SqliteStore::open(data_dir.join(store_local::DB_FILE))
+            .with_context(|| format!("cannot open the database in {}", data_dir.display()))?;
+        // The same setting as on AWS: how many days a run's change list is kept.
+        if let Some(days) = std::env::var("ROSTERSYNC_CHANGES_TTL_DAYS")
+            .ok()
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .filter(|d| *d > 0)
+        {
+            db = db.with_changes_ttl_days(days);
+        }
+        let db = Arc::new(db);
         let queue = Arc::new(
             SqliteQueue::open(data_dir.join("queue.db"), "work", MAX_RECEIVES)
                 .with_context(|| format!("cannot open the queue in {}", data_dir.display()))?,

@@ -22,7 +22,11 @@ pub struct SqliteStore {
     conn: Shared,
     path: PathBuf,
     writes: Arc<AtomicU64>,
+    changes_ttl_secs: i64,
 }
+
+/// How long a run's change list is kept (the report is kept for good), as on AWS.
+pub const DEFAULT_CHANGES_TTL_DAYS: u64 = 90;
 
 impl SqliteStore {
     /// Opens or creates the database file at `path` (creating its folder).
@@ -33,7 +37,15 @@ impl SqliteStore {
             conn: Arc::new(Mutex::new(conn)),
             path,
             writes: Arc::new(AtomicU64::new(0)),
+            changes_ttl_secs: days_secs(DEFAULT_CHANGES_TTL_DAYS),
         })
+    }
+
+    /// Keeps change lists `days` days (counted between runs' start times): storing a run's
+    /// changes deletes those of the district's runs that started longer ago.
+    pub fn with_changes_ttl_days(mut self, days: u64) -> Self {
+        self.changes_ttl_secs = days_secs(days.max(1));
+        self
     }
 
     /// Opens or creates `data_dir/rostersync.db`.
@@ -44,6 +56,10 @@ impl SqliteStore {
     pub fn path(&self) -> &Path {
         &self.path
     }
+}
+
+fn days_secs(days: u64) -> i64 {
+    i64_of(days.saturating_mul(24 * 60 * 60))
 }
 
 fn i64_of(v: u64) -> i64 {
@@ -529,10 +545,21 @@ fn put_changes(
     run_id: &str,
     school: &str,
     changes: &[Change],
+    ttl_secs: i64,
 ) -> Result<()> {
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(sql_err)?;
+    // Retention: the change lists of runs that started more than the TTL before this one.
+    tx.prepare_cached(
+        "DELETE FROM changes WHERE district = ?1 AND run_id IN (
+           SELECT old.run_id FROM runs old, runs cur
+           WHERE old.district = ?1 AND cur.district = ?1 AND cur.run_id = ?2
+             AND old.started_secs < cur.started_secs - ?3)",
+    )
+    .map_err(sql_err)?
+    .execute(params![district, run_id, ttl_secs])
+    .map_err(sql_err)?;
     tx.prepare_cached("DELETE FROM changes WHERE district = ?1 AND run_id = ?2 AND school = ?3")
         .map_err(sql_err)?
         .execute(params![district, run_id, school])
@@ -832,8 +859,9 @@ impl Runs for SqliteStore {
     ) -> Result<()> {
         let args = [district, run_id, school].map(str::to_string);
         let changes = changes.to_vec();
+        let ttl = self.changes_ttl_secs;
         with_conn(&self.conn, move |c| {
-            put_changes(c, &args[0], &args[1], &args[2], &changes)
+            put_changes(c, &args[0], &args[1], &args[2], &changes, ttl)
         })
         .await
     }

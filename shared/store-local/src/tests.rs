@@ -344,3 +344,79 @@ async fn bulk_first_sync_is_fast() {
         .unwrap();
     assert_eq!(page.len(), n.div_ceil(50).min(1000));
 }
+
+#[tokio::test]
+async fn change_lists_older_than_the_ttl_are_deleted_when_a_run_stores_its_own() {
+    use domain::EntityKind;
+    use domain::district::Run;
+    use domain::plan::{Action, Change};
+    use domain::report::RunStatus;
+    use store::{ChangeFilter, Runs};
+
+    let dir = tmp();
+    let db = SqliteStore::open_dir(dir.path())
+        .unwrap()
+        .with_changes_ttl_days(30);
+    let day = chrono::Duration::days(1);
+    let now = chrono::DateTime::parse_from_rfc3339("2026-11-28T02:00:00Z")
+        .unwrap()
+        .with_timezone(&chrono::Utc);
+    let run = |id: &str, started| Run {
+        district: "d1".into(),
+        run_id: id.into(),
+        status: RunStatus::Planning,
+        reason: None,
+        dry_run: false,
+        source: None,
+        started_at: started,
+        finished_at: None,
+        schools_total: 0,
+        schools_done: 0,
+        version: 0,
+    };
+    let change = |key: &str| Change {
+        entity: EntityKind::Students,
+        action: Action::Updated,
+        key: RecordKey(key.into()),
+        school_id: Some("s1".into()),
+        source_id: None,
+        fields: vec!["last_name".into()],
+        expected_version: None,
+        after: None,
+        note: None,
+    };
+    let all = ChangeFilter::default();
+    for (id, started) in [("old", now - day * 31), ("recent", now - day * 29)] {
+        db.create_run(&run(id, started)).await.unwrap();
+        db.put_changes("d1", id, "s1", &[change(id)]).await.unwrap();
+    }
+    // Another district's old run is not this district's business.
+    let mut other = run("other-old", now - day * 400);
+    other.district = "d2".into();
+    db.create_run(&other).await.unwrap();
+    db.put_changes("d2", "other-old", "s1", &[change("x")])
+        .await
+        .unwrap();
+
+    db.create_run(&run("today", now)).await.unwrap();
+    db.put_changes("d1", "today", "s1", &[change("today")])
+        .await
+        .unwrap();
+    let listed = |d: &'static str, r: &'static str| {
+        let db = db.clone();
+        let all = all.clone();
+        async move { db.list_changes(d, r, &all, None, 10).await.unwrap().0.len() }
+    };
+    assert_eq!(listed("d1", "old").await, 0, "31 days before: deleted");
+    assert_eq!(listed("d1", "recent").await, 1, "29 days before: kept");
+    assert_eq!(listed("d1", "today").await, 1);
+    assert_eq!(
+        listed("d2", "other-old").await,
+        1,
+        "other districts untouched"
+    );
+    assert!(
+        db.get_run("d1", "old").await.unwrap().is_some(),
+        "the run itself is kept"
+    );
+}
