@@ -135,9 +135,10 @@ fn contact_staff(roster: &Roster) -> BTreeMap<String, String> {
         let Some(candidates) = by_email.get(&email.key()) else {
             continue;
         };
-        if let Some(s) = candidates.iter().find(|s| {
-            s.first_name == c.first_name && s.last_name == c.last_name && s.sms == c.sms
-        }) {
+        if let Some(s) = candidates
+            .iter()
+            .find(|s| s.first_name == c.first_name && s.last_name == c.last_name && s.sms == c.sms)
+        {
             out.insert(c.id.clone(), s.id.clone());
         }
     }
