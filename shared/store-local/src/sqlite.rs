@@ -400,14 +400,7 @@ impl Directory for SqliteStore {
                     "SELECT body, version FROM records WHERE district = ?1 ORDER BY key",
                 )
                 .map_err(sql_err)?;
-            // Sized up front: a district's records are many, and a doubling vector would hold
-            // up to three times their size at the last growth.
-            let count: i64 = c
-                .prepare_cached("SELECT COUNT(*) FROM records WHERE district = ?1")
-                .map_err(sql_err)?
-                .query_row(params![district], |r| r.get(0))
-                .map_err(sql_err)?;
-            let mut out = Vec::with_capacity(usize::try_from(count).unwrap_or(0));
+            let mut out = Vec::new();
             let mut rows = stmt.query(params![district]).map_err(sql_err)?;
             while let Some(r) = rows.next().map_err(sql_err)? {
                 let body: String = r.get(0).map_err(sql_err)?;

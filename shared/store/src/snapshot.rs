@@ -41,15 +41,10 @@ impl Frozen {
     pub fn new(mut records: Vec<Record>) -> Self {
         let mut keys: Vec<RecordKey> = records.iter().map(Record::key).collect();
         if !keys.windows(2).all(|w| w[0] < w[1]) {
-            let mut order: Vec<usize> = (0..records.len()).collect();
-            order.sort_by(|&a, &b| keys[a].cmp(&keys[b]));
-            order.dedup_by(|a, b| keys[*a] == keys[*b]);
-            let mut slots: Vec<Option<Record>> = records.into_iter().map(Some).collect();
-            records = order.iter().filter_map(|&i| slots[i].take()).collect();
-            keys = order
-                .iter()
-                .map(|&i| std::mem::replace(&mut keys[i], RecordKey(String::new())))
-                .collect();
+            let mut pairs: Vec<(RecordKey, Record)> = keys.into_iter().zip(records).collect();
+            pairs.sort_by(|a, b| a.0.cmp(&b.0));
+            pairs.dedup_by(|a, b| a.0 == b.0);
+            (keys, records) = pairs.into_iter().unzip();
         }
         let mut index: HashMap<IndexKey, Vec<u32>> = HashMap::new();
         for (i, r) in records.iter().enumerate() {
