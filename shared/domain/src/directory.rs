@@ -352,9 +352,38 @@ impl IndexKey {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// A prefix of the key of every record that carries this index key, when there is one:
+    /// `kind#enrollment` → `enrollment#`, `classroom#X` → `enrollment#X#`. A store may then
+    /// answer the index from its key order instead of storing an entry per record, filtering
+    /// what the prefix range holds by [`Record::index_keys`] (an id may itself contain `#`).
+    /// `None` for the keys records of several kinds or key shapes share.
+    pub fn key_prefix(&self) -> Option<String> {
+        if let Some(kind) = self.0.strip_prefix("kind#") {
+            return Record::key_prefix_of_kind(kind).map(str::to_string);
+        }
+        self.0
+            .strip_prefix("classroom#")
+            .map(|classroom| format!("enrollment#{classroom}#"))
+    }
 }
 
 impl Record {
+    /// The fixed start of [`Record::key`] for records of kind `kind` ([`Record::kind_name`]).
+    pub fn key_prefix_of_kind(kind: &str) -> Option<&'static str> {
+        Some(match kind {
+            "school" => "school#",
+            "classroom" => "classroom#",
+            "person" => "person#",
+            "enrollment" => "enrollment#",
+            "guardian_link" => "glink#",
+            "linked" => "linked#",
+            "merge" => "merge#",
+            "not_duplicate" => "notdup#",
+            _ => return None,
+        })
+    }
+
     pub fn key(&self) -> RecordKey {
         match self {
             Self::School(s) => RecordKey::school(&s.id),

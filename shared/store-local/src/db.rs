@@ -12,9 +12,10 @@ use store::{Result, StoreError};
 pub const DB_FILE: &str = "rostersync.db";
 
 /// The schema version this build writes (`PRAGMA user_version`).
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 3;
 
-const SCHEMA_V1: &str = "
+pub(crate) const SCHEMA_V1: &str = "
+-- Version 3 makes this a rowid table (crate::sqlite::migrate_v3).
 CREATE TABLE records (
     district TEXT NOT NULL,
     key      TEXT NOT NULL,
@@ -58,6 +59,7 @@ CREATE TABLE reports (
     body     TEXT NOT NULL,
     PRIMARY KEY (district, run_id)
 ) WITHOUT ROWID;
+-- Replaced by change_chunks in version 2 (crate::changes::migrate_v2).
 CREATE TABLE changes (
     district  TEXT NOT NULL,
     run_id    TEXT NOT NULL,
@@ -138,18 +140,24 @@ fn migrate(conn: &mut Connection) -> Result<()> {
     let version: i64 = tx
         .pragma_query_value(None, "user_version", |r| r.get(0))
         .map_err(sql_err)?;
-    match version {
-        0 => {
-            tx.execute_batch(SCHEMA_V1).map_err(sql_err)?;
-            tx.pragma_update(None, "user_version", SCHEMA_VERSION)
-                .map_err(sql_err)?;
-        }
-        SCHEMA_VERSION => {}
-        v => {
-            return Err(StoreError::Permanent(format!(
-                "database schema version {v} is newer than this build's ({SCHEMA_VERSION})"
-            )));
-        }
+    if version > SCHEMA_VERSION {
+        return Err(StoreError::Permanent(format!(
+            "database schema version {version} is newer than this build's ({SCHEMA_VERSION})"
+        )));
+    }
+    // Each step brings the schema one version up; a new file runs them all.
+    if version < 1 {
+        tx.execute_batch(SCHEMA_V1).map_err(sql_err)?;
+    }
+    if version < 2 {
+        crate::changes::migrate_v2(&tx)?;
+    }
+    if version < 3 {
+        crate::sqlite::migrate_v3(&tx)?;
+    }
+    if version < SCHEMA_VERSION {
+        tx.pragma_update(None, "user_version", SCHEMA_VERSION)
+            .map_err(sql_err)?;
     }
     tx.commit().map_err(sql_err)
 }

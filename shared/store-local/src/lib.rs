@@ -2,6 +2,7 @@
 //! one SQLite file for the directory, districts, runs, reports and changes ([`SqliteStore`]),
 //! and a durable queue in the same file ([`SqliteQueue`]). All pass `store::conformance`.
 
+mod changes;
 mod db;
 mod fs;
 mod queue;

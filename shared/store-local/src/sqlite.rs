@@ -6,7 +6,7 @@ use crate::db::{self, Shared, json_err, sql_err, with_conn};
 use async_trait::async_trait;
 use domain::directory::{IndexKey, Record, RecordKey};
 use domain::district::{District, Run};
-use domain::plan::{Action, Change};
+use domain::plan::Change;
 use domain::report::Report;
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 use std::collections::BTreeSet;
@@ -128,6 +128,103 @@ impl IdxOps {
     }
 }
 
+/// The index keys of `record` that get an `idx` row: all but those its own key answers
+/// ([`IndexKey::key_prefix`]), which [`query_index`] reads from the records' key order.
+fn stored_index_keys(record: &Record, key: &str) -> BTreeSet<IndexKey> {
+    record
+        .index_keys()
+        .into_iter()
+        .filter(|ik| !ik.key_prefix().is_some_and(|p| key.starts_with(&p)))
+        .collect()
+}
+
+/// The first string after every string that starts with `prefix`.
+fn prefix_end(prefix: &str) -> String {
+    let mut end = prefix.to_string();
+    match end.pop() {
+        Some(c) => end.push(char::from_u32(u32::from(c) + 1).unwrap_or(char::MAX)),
+        None => end.push(char::MAX),
+    }
+    end
+}
+
+/// Records of `district` whose key starts with `prefix` and that carry `index`, in key order,
+/// after `after`, at most `limit`.
+fn prefix_range(
+    conn: &Connection,
+    district: &str,
+    index: &IndexKey,
+    prefix: &str,
+    after: &str,
+    limit: usize,
+) -> Result<Vec<(String, Record)>> {
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT key, body, version FROM records
+             WHERE district = ?1 AND key >= ?2 AND key < ?3 AND key > ?4 ORDER BY key",
+        )
+        .map_err(sql_err)?;
+    let mut rows = stmt
+        .query(params![district, prefix, prefix_end(prefix), after])
+        .map_err(sql_err)?;
+    let mut out = Vec::new();
+    while out.len() < limit {
+        let Some(r) = rows.next().map_err(sql_err)? else {
+            break;
+        };
+        let key: String = r.get(0).map_err(sql_err)?;
+        let body: String = r.get(1).map_err(sql_err)?;
+        let record = record_of(&body, r.get(2).map_err(sql_err)?)?;
+        if record.index_keys().contains(index) {
+            out.push((key, record));
+        }
+    }
+    Ok(out)
+}
+
+/// Records carrying `index`, in key order, after `after`, at most `limit`: from the records'
+/// key range when the index key has a key prefix, together with any `idx` rows.
+fn query_index(
+    conn: &Connection,
+    district: &str,
+    index: &IndexKey,
+    after: Option<&str>,
+    limit: usize,
+) -> Result<Vec<Record>> {
+    let after = after.unwrap_or("");
+    let mut out: Vec<(String, Record)> = Vec::new();
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT r.key, r.body, r.version FROM idx i
+             JOIN records r ON r.district = i.district AND r.key = i.key
+             WHERE i.district = ?1 AND i.ikey = ?2 AND i.key > ?3
+             ORDER BY i.key LIMIT ?4",
+        )
+        .map_err(sql_err)?;
+    let mut rows = stmt
+        .query(params![
+            district,
+            index.as_str(),
+            after,
+            i64::try_from(limit).unwrap_or(i64::MAX)
+        ])
+        .map_err(sql_err)?;
+    while let Some(r) = rows.next().map_err(sql_err)? {
+        let body: String = r.get(1).map_err(sql_err)?;
+        out.push((
+            r.get(0).map_err(sql_err)?,
+            record_of(&body, r.get(2).map_err(sql_err)?)?,
+        ));
+    }
+    if let Some(prefix) = index.key_prefix() {
+        out.extend(prefix_range(conn, district, index, &prefix, after, limit)?);
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out.dedup_by(|a, b| a.0 == b.0);
+        out.truncate(limit);
+    }
+    Ok(out.into_iter().map(|(_, r)| r).collect())
+}
+
 /// Stores `record` at `version`, moving its index rows from `old`'s keys to its own (queued
 /// on `ops`).
 fn store_record(
@@ -156,9 +253,9 @@ fn store_record(
         body
     ])
     .map_err(sql_err)?;
-    let new_keys: BTreeSet<IndexKey> = r.index_keys().into_iter().collect();
-    let old_keys: BTreeSet<IndexKey> = old
-        .map(|o| o.index_keys().into_iter().collect())
+    let new_keys = stored_index_keys(&r, key.as_str());
+    let old_keys = old
+        .map(|o| stored_index_keys(o, key.as_str()))
         .unwrap_or_default();
     ops.del.extend(
         old_keys
@@ -184,8 +281,11 @@ fn delete_record(
         .map_err(sql_err)?
         .execute(params![district, key.as_str()])
         .map_err(sql_err)?;
-    ops.del
-        .extend(old.index_keys().into_iter().map(|ik| (ik.0, key.0.clone())));
+    ops.del.extend(
+        stored_index_keys(old, key.as_str())
+            .into_iter()
+            .map(|ik| (ik.0, key.0.clone())),
+    );
     Ok(())
 }
 
@@ -283,10 +383,24 @@ fn query_many(conn: &Connection, district: &str, indexes: &[String]) -> Result<V
             }
         }
     }
-    found
-        .into_values()
-        .map(|(body, v)| record_of(&body, v))
-        .collect()
+    let mut records = found
+        .into_iter()
+        .map(|(key, (body, v))| Ok((key, record_of(&body, v)?)))
+        .collect::<Result<std::collections::BTreeMap<String, Record>>>()?;
+    for index in indexes {
+        let index = IndexKey(index.clone());
+        if let Some(prefix) = index.key_prefix() {
+            records.extend(prefix_range(
+                conn,
+                district,
+                &index,
+                &prefix,
+                "",
+                usize::MAX,
+            )?);
+        }
+    }
+    Ok(records.into_values().collect())
 }
 
 #[async_trait]
@@ -319,52 +433,8 @@ impl Directory for SqliteStore {
         let district = district.to_string();
         let index = index.0.clone();
         let after = after.map(|a| a.0.clone());
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         with_conn(&self.conn, move |c| {
-            // Two statements rather than one with `?3 IS NULL`: a bound parameter the planner
-            // folds makes SQLite re-prepare the statement on every rebind.
-            let mut out = Vec::new();
-            let mut push = |r: &rusqlite::Row<'_>| -> Result<()> {
-                let body: String = r.get(0).map_err(sql_err)?;
-                let v: i64 = r.get(1).map_err(sql_err)?;
-                out.push(record_of(&body, v)?);
-                Ok(())
-            };
-            match after {
-                Some(after) => {
-                    let mut stmt = c
-                        .prepare_cached(
-                            "SELECT r.body, r.version FROM idx i
-                             JOIN records r ON r.district = i.district AND r.key = i.key
-                             WHERE i.district = ?1 AND i.ikey = ?2 AND i.key > ?3
-                             ORDER BY i.key LIMIT ?4",
-                        )
-                        .map_err(sql_err)?;
-                    let mut rows = stmt
-                        .query(params![district, index, after, limit])
-                        .map_err(sql_err)?;
-                    while let Some(r) = rows.next().map_err(sql_err)? {
-                        push(r)?;
-                    }
-                }
-                None => {
-                    let mut stmt = c
-                        .prepare_cached(
-                            "SELECT r.body, r.version FROM idx i
-                             JOIN records r ON r.district = i.district AND r.key = i.key
-                             WHERE i.district = ?1 AND i.ikey = ?2
-                             ORDER BY i.key LIMIT ?3",
-                        )
-                        .map_err(sql_err)?;
-                    let mut rows = stmt
-                        .query(params![district, index, limit])
-                        .map_err(sql_err)?;
-                    while let Some(r) = rows.next().map_err(sql_err)? {
-                        push(r)?;
-                    }
-                }
-            }
-            Ok(out)
+            query_index(c, &district, &IndexKey(index), after.as_deref(), limit)
         })
         .await
     }
@@ -391,22 +461,23 @@ impl Directory for SqliteStore {
         .await
     }
 
-    /// One pass over the records table in primary-key order (no index look-ups).
+    /// One sequential pass over the records table in storage order (`+district` keeps SQLite
+    /// off the key index, which would fetch each row at random), sorted by key in memory.
     async fn scan(&self, district: &str) -> Result<Vec<Record>> {
         let district = district.to_string();
         with_conn(&self.conn, move |c| {
             let mut stmt = c
-                .prepare_cached(
-                    "SELECT body, version FROM records WHERE district = ?1 ORDER BY key",
-                )
+                .prepare_cached("SELECT key, body, version FROM records WHERE +district = ?1")
                 .map_err(sql_err)?;
             let mut out = Vec::new();
             let mut rows = stmt.query(params![district]).map_err(sql_err)?;
             while let Some(r) = rows.next().map_err(sql_err)? {
-                let body: String = r.get(0).map_err(sql_err)?;
-                out.push(record_of(&body, r.get(1).map_err(sql_err)?)?);
+                let key: String = r.get(0).map_err(sql_err)?;
+                let body: String = r.get(1).map_err(sql_err)?;
+                out.push((key, record_of(&body, r.get(2).map_err(sql_err)?)?));
             }
-            Ok(out)
+            out.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+            Ok(out.into_iter().map(|(_, r)| r).collect())
         })
         .await
     }
@@ -425,6 +496,59 @@ impl Directory for SqliteStore {
     }
 }
 
+/// Schema 2 → 3. Records move to a rowid table with a unique (district, key) index: rows are
+/// appended instead of inserted into a B-tree of whole bodies in random key order (a first
+/// sync's record pages were each rewritten by many transactions). The `idx` rows that a
+/// record's own key now answers ([`IndexKey::key_prefix`]) are dropped.
+pub(crate) fn migrate_v3(tx: &Transaction<'_>) -> Result<()> {
+    tx.execute_batch(
+        "CREATE TABLE records_v3 (
+            id       INTEGER PRIMARY KEY,
+            district TEXT NOT NULL,
+            key      TEXT NOT NULL,
+            kind     TEXT NOT NULL,
+            version  INTEGER NOT NULL,
+            body     TEXT NOT NULL,
+            UNIQUE (district, key)
+        );
+        INSERT INTO records_v3 (district, key, kind, version, body)
+            SELECT district, key, kind, version, body FROM records ORDER BY district, key;
+        DROP TABLE records;
+        ALTER TABLE records_v3 RENAME TO records;",
+    )
+    .map_err(sql_err)?;
+    let covered: Vec<(String, String, String)> = {
+        let mut stmt = tx
+            .prepare(
+                "SELECT district, ikey, key FROM idx
+                 WHERE (ikey >= 'classroom#' AND ikey < 'classroom$')
+                    OR (ikey >= 'kind#' AND ikey < 'kind$')",
+            )
+            .map_err(sql_err)?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .map_err(sql_err)?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (d, ik, key): (String, String, String) = row.map_err(sql_err)?;
+            if IndexKey(ik.clone())
+                .key_prefix()
+                .is_some_and(|p| key.starts_with(&p))
+            {
+                out.push((d, ik, key));
+            }
+        }
+        out
+    };
+    let mut del = tx
+        .prepare("DELETE FROM idx WHERE district = ?1 AND ikey = ?2 AND key = ?3")
+        .map_err(sql_err)?;
+    for (d, ik, key) in covered {
+        del.execute(params![d, ik, key]).map_err(sql_err)?;
+    }
+    Ok(())
+}
+
 // ---------------------------------------------------------------------------------------------
 // Runs
 
@@ -432,17 +556,6 @@ fn run_of(body: &str, version: i64) -> Result<Run> {
     let mut r: Run = from_json("run", body)?;
     r.version = u64::try_from(version).unwrap_or(0);
     Ok(r)
-}
-
-fn change_cursor(school: &str, pos: i64) -> String {
-    format!("{pos}:{school}")
-}
-
-fn parse_change_cursor(cursor: &str) -> Result<(String, i64)> {
-    cursor
-        .split_once(':')
-        .and_then(|(p, s)| Some((s.to_string(), p.parse().ok()?)))
-        .ok_or_else(|| StoreError::Permanent(format!("malformed changes cursor {cursor:?}")))
 }
 
 fn put_district(conn: &mut Connection, d: &District) -> Result<()> {
@@ -530,107 +643,6 @@ fn list_runs(
         }
     }
     rows.iter().map(|(b, v)| run_of(b, *v)).collect()
-}
-
-fn put_changes(
-    conn: &mut Connection,
-    district: &str,
-    run_id: &str,
-    school: &str,
-    changes: &[Change],
-    ttl_secs: i64,
-) -> Result<()> {
-    let tx = conn
-        .transaction_with_behavior(TransactionBehavior::Immediate)
-        .map_err(sql_err)?;
-    // Retention: the change lists of runs that started more than the TTL before this one.
-    tx.prepare_cached(
-        "DELETE FROM changes WHERE district = ?1 AND run_id IN (
-           SELECT old.run_id FROM runs old, runs cur
-           WHERE old.district = ?1 AND cur.district = ?1 AND cur.run_id = ?2
-             AND old.started_secs < cur.started_secs - ?3)",
-    )
-    .map_err(sql_err)?
-    .execute(params![district, run_id, ttl_secs])
-    .map_err(sql_err)?;
-    tx.prepare_cached("DELETE FROM changes WHERE district = ?1 AND run_id = ?2 AND school = ?3")
-        .map_err(sql_err)?
-        .execute(params![district, run_id, school])
-        .map_err(sql_err)?;
-    {
-        let mut ins = tx
-            .prepare_cached(
-                "INSERT INTO changes (district, run_id, school, pos, entity, action, school_id, body)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            )
-            .map_err(sql_err)?;
-        for (pos, c) in changes.iter().enumerate() {
-            ins.execute(params![
-                district,
-                run_id,
-                school,
-                i64::try_from(pos).unwrap_or(i64::MAX),
-                c.entity.as_str(),
-                c.action.as_str(),
-                c.school_id,
-                to_json("change", c)?
-            ])
-            .map_err(sql_err)?;
-        }
-    }
-    tx.commit().map_err(sql_err)
-}
-
-fn list_changes(
-    conn: &Connection,
-    district: &str,
-    run_id: &str,
-    filter: &ChangeFilter,
-    cursor: Option<&str>,
-    limit: usize,
-) -> Result<(Vec<Change>, Option<String>)> {
-    let (after_school, after_pos) = match cursor {
-        Some(c) => parse_change_cursor(c)?,
-        None => (String::new(), -1),
-    };
-    let mut stmt = conn
-        .prepare_cached(
-            "SELECT school, pos, body FROM changes
-             WHERE district = ?1 AND run_id = ?2 AND (school, pos) > (?3, ?4)
-               AND (?5 IS NULL OR entity = ?5)
-               AND (?6 IS NULL OR action = ?6)
-               AND (?7 OR action <> 'unchanged')
-               AND (?8 IS NULL OR school = ?8 OR school_id = ?8)
-             ORDER BY school, pos LIMIT ?9",
-        )
-        .map_err(sql_err)?;
-    let fetch = i64::try_from(limit).unwrap_or(i64::MAX - 1) + 1;
-    let mut q = stmt
-        .query(params![
-            district,
-            run_id,
-            after_school,
-            after_pos,
-            filter.entity.map(|e| e.as_str()),
-            filter.action.map(Action::as_str),
-            filter.include_unchanged,
-            filter.school,
-            fetch
-        ])
-        .map_err(sql_err)?;
-    let mut out = Vec::new();
-    let mut last = None;
-    while let Some(r) = q.next().map_err(sql_err)? {
-        if out.len() == limit {
-            return Ok((out, last));
-        }
-        let school: String = r.get(0).map_err(sql_err)?;
-        let pos: i64 = r.get(1).map_err(sql_err)?;
-        let body: String = r.get(2).map_err(sql_err)?;
-        out.push(from_json::<Change>("change", &body)?);
-        last = Some(change_cursor(&school, pos));
-    }
-    Ok((out, None))
 }
 
 #[async_trait]
@@ -854,7 +866,7 @@ impl Runs for SqliteStore {
         let changes = changes.to_vec();
         let ttl = self.changes_ttl_secs;
         with_conn(&self.conn, move |c| {
-            put_changes(c, &args[0], &args[1], &args[2], &changes, ttl)
+            crate::changes::put(c, &args[0], &args[1], &args[2], &changes, ttl)
         })
         .await
     }
@@ -871,7 +883,7 @@ impl Runs for SqliteStore {
         let filter = filter.clone();
         let cursor = cursor.map(str::to_string);
         with_conn(&self.conn, move |c| {
-            list_changes(c, &district, &run_id, &filter, cursor.as_deref(), limit)
+            crate::changes::list(c, &district, &run_id, &filter, cursor.as_deref(), limit)
         })
         .await
     }

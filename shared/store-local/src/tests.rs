@@ -214,11 +214,20 @@ fn index_rows(db: &std::path::Path, district: &str, key: &RecordKey) -> BTreeSet
         .unwrap()
 }
 
+/// The index keys that get a row: those the record's own key does not answer.
 fn keys_of(r: &Record) -> BTreeSet<String> {
-    r.index_keys()
+    let key = r.key();
+    let keys: BTreeSet<String> = r
+        .index_keys()
         .iter()
+        .filter(|k| !k.key_prefix().is_some_and(|p| key.as_str().starts_with(&p)))
         .map(|k| k.as_str().to_string())
-        .collect()
+        .collect();
+    assert!(
+        !keys.contains("kind#person"),
+        "a person's kind is answered by its key"
+    );
+    keys
 }
 
 #[tokio::test]
@@ -419,4 +428,304 @@ async fn change_lists_older_than_the_ttl_are_deleted_when_a_run_stores_its_own()
         db.get_run("d1", "old").await.unwrap().is_some(),
         "the run itself is kept"
     );
+}
+
+fn a_change(i: usize, action: domain::plan::Action) -> domain::plan::Change {
+    domain::plan::Change {
+        entity: if i.is_multiple_of(3) {
+            domain::EntityKind::Enrollments
+        } else {
+            domain::EntityKind::Students
+        },
+        action,
+        key: RecordKey(format!("person#{i:06}")),
+        school_id: Some(format!("sch-{}", i / 1000)),
+        source_id: Some(format!("src-{i}")),
+        fields: if i.is_multiple_of(7) {
+            vec!["email".into()]
+        } else {
+            vec![]
+        },
+        expected_version: Some(i as u64),
+        after: None,
+        note: i.is_multiple_of(11).then(|| "note".to_string()),
+    }
+}
+
+fn chunk_rows(dir: &std::path::Path) -> i64 {
+    rusqlite::Connection::open(dir.join(DB_FILE))
+        .unwrap()
+        .query_row("SELECT COUNT(*) FROM change_chunks", [], |r| r.get(0))
+        .unwrap()
+}
+
+#[tokio::test]
+async fn change_lists_are_stored_in_chunks_and_page_across_their_edges() {
+    use domain::plan::Action;
+    use store::{ChangeFilter, Runs};
+    let dir = tmp();
+    let db = SqliteStore::open_dir(dir.path()).unwrap();
+    // Runs of one (entity, action, school_id) long enough to need several 64 KB chunks.
+    let changes: Vec<_> = (0..6000)
+        .map(|i| {
+            a_change(
+                i / 3 * 3,
+                if i < 4000 {
+                    Action::Unchanged
+                } else {
+                    Action::Created
+                },
+            )
+        })
+        .collect();
+    db.put_changes("d", "r", "s", &changes).await.unwrap();
+    let rows = chunk_rows(dir.path());
+    assert!(
+        (6..=20).contains(&rows),
+        "6,000 changes in 6 groups: {rows} chunk rows"
+    );
+    let all = ChangeFilter {
+        include_unchanged: true,
+        ..ChangeFilter::default()
+    };
+    for page in [1, 7, 499, 5000] {
+        let mut got = Vec::new();
+        let mut cursor = None;
+        loop {
+            let (items, next) = db
+                .list_changes("d", "r", &all, cursor.as_deref(), page)
+                .await
+                .unwrap();
+            assert!(items.len() <= page);
+            got.extend(items);
+            match next {
+                Some(c) => cursor = Some(c),
+                None => break,
+            }
+        }
+        assert_eq!(got, changes, "pages of {page}");
+    }
+    let created = ChangeFilter {
+        action: Some(Action::Created),
+        school: Some("sch-4".into()),
+        ..ChangeFilter::default()
+    };
+    let (items, next) = db
+        .list_changes("d", "r", &created, None, 10_000)
+        .await
+        .unwrap();
+    assert_eq!(next, None);
+    assert_eq!(
+        items,
+        changes
+            .iter()
+            .filter(|c| c.action == Action::Created && c.school_id.as_deref() == Some("sch-4"))
+            .cloned()
+            .collect::<Vec<_>>()
+    );
+}
+
+#[tokio::test]
+async fn a_version_1_file_keeps_its_change_lists() {
+    use domain::plan::Action;
+    use store::{ChangeFilter, Runs};
+    let dir = tmp();
+    let path = dir.path().join(DB_FILE);
+    let changes: Vec<_> = (0..50)
+        .map(|i| {
+            a_change(
+                i,
+                if i % 2 == 0 {
+                    Action::Unchanged
+                } else {
+                    Action::Updated
+                },
+            )
+        })
+        .collect();
+    {
+        let c = rusqlite::Connection::open(&path).unwrap();
+        c.execute_batch(crate::db::SCHEMA_V1).unwrap();
+        c.pragma_update(None, "user_version", 1).unwrap();
+        for (school, list) in [("a", &changes[..20]), ("b", &changes[20..])] {
+            for (pos, ch) in list.iter().enumerate() {
+                c.execute(
+                    "INSERT INTO changes (district, run_id, school, pos, entity, action, school_id, body)
+                     VALUES ('d', 'r', ?1, ?2, ?3, ?4, ?5, ?6)",
+                    rusqlite::params![
+                        school,
+                        pos as i64,
+                        ch.entity.as_str(),
+                        ch.action.as_str(),
+                        ch.school_id,
+                        serde_json::to_string(ch).unwrap()
+                    ],
+                )
+                .unwrap();
+            }
+        }
+    }
+    let db = SqliteStore::open(&path).unwrap();
+    let all = ChangeFilter {
+        include_unchanged: true,
+        ..ChangeFilter::default()
+    };
+    let (items, next) = db.list_changes("d", "r", &all, None, 100).await.unwrap();
+    assert_eq!((items, next), (changes.clone(), None));
+    // A cursor from before the upgrade ("position:school") still resumes in the same place.
+    let (items, _) = db
+        .list_changes("d", "r", &all, Some("4:b"), 3)
+        .await
+        .unwrap();
+    assert_eq!(items, changes[25..28].to_vec());
+    let v: i64 = rusqlite::Connection::open(&path)
+        .unwrap()
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .unwrap();
+    assert_eq!(v, SCHEMA_VERSION);
+}
+
+fn enrollment(classroom: &str, person: &str) -> Record {
+    Record::Enrollment(domain::directory::Enrollment {
+        classroom_id: classroom.into(),
+        person_id: person.into(),
+        role: domain::directory::MemberRole::Student,
+        primary: false,
+        managed: true,
+        version: 0,
+    })
+}
+
+async fn keys_of_query(s: &SqliteStore, index: &str, page: usize) -> Vec<String> {
+    let index = domain::directory::IndexKey(index.into());
+    let mut out = Vec::new();
+    let mut after: Option<RecordKey> = None;
+    loop {
+        let got = s.query("d", &index, after.as_ref(), page).await.unwrap();
+        let done = got.len() < page;
+        out.extend(got.iter().map(|r| r.key().0));
+        after = got.last().map(Record::key);
+        if done {
+            return out;
+        }
+    }
+}
+
+#[tokio::test]
+async fn indexes_answered_by_key_order_stay_exact_when_ids_contain_the_separator() {
+    let dir = tmp();
+    let s = SqliteStore::open(dir.path().join(DB_FILE)).unwrap();
+    // Classroom "a"'s key range "enrollment#a#" also holds classroom "a#b"'s enrollments.
+    let records = [
+        enrollment("a", "p1"),
+        enrollment("a#b", "p2"),
+        enrollment("a", "p3"),
+        enrollment("a#b", "p1"),
+        enrollment("ab", "p4"),
+        student("a", "s1", "sis-1"),
+    ];
+    let writes: Vec<Write> = records
+        .iter()
+        .map(|r| Write::Put {
+            record: r.clone(),
+            expected: None,
+        })
+        .collect();
+    s.write("d", &writes).await.unwrap();
+    for page in [1, 2, 10] {
+        assert_eq!(
+            keys_of_query(&s, "classroom#a", page).await,
+            ["enrollment#a#p1", "enrollment#a#p3"],
+            "pages of {page}"
+        );
+        assert_eq!(
+            keys_of_query(&s, "classroom#a#b", page).await,
+            ["enrollment#a#b#p1", "enrollment#a#b#p2"]
+        );
+        assert_eq!(keys_of_query(&s, "kind#enrollment", page).await.len(), 5);
+        assert_eq!(keys_of_query(&s, "kind#person", page).await, ["person#a"]);
+    }
+    let many = s
+        .query_many(
+            "d",
+            &[
+                domain::directory::IndexKey::of_classroom("a"),
+                domain::directory::IndexKey::of_person("p1"),
+            ],
+        )
+        .await
+        .unwrap();
+    let keys: Vec<String> = many.iter().map(|r| r.key().0).collect();
+    assert_eq!(
+        keys,
+        ["enrollment#a#b#p1", "enrollment#a#p1", "enrollment#a#p3"]
+    );
+    for r in &records {
+        assert_eq!(
+            index_rows(&dir.path().join(DB_FILE), "d", &r.key()),
+            keys_of(r)
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_earlier_file_moves_its_records_and_drops_the_index_rows_keys_answer() {
+    let dir = tmp();
+    let path = dir.path().join(DB_FILE);
+    let records = [
+        enrollment("c1", "p1"),
+        enrollment("c1", "p2"),
+        enrollment("c2", "p1"),
+        student("p1", "s1", "sis-1"),
+    ];
+    {
+        let c = rusqlite::Connection::open(&path).unwrap();
+        c.execute_batch(crate::db::SCHEMA_V1).unwrap();
+        c.pragma_update(None, "user_version", 1).unwrap();
+        for (v, r) in records.iter().enumerate() {
+            let mut r = r.clone();
+            r.set_version(v as u64 + 1);
+            c.execute(
+                "INSERT INTO records (district, key, kind, version, body) VALUES ('d', ?1, ?2, ?3, ?4)",
+                rusqlite::params![r.key().0, r.kind_name(), v as i64 + 1, serde_json::to_string(&r).unwrap()],
+            )
+            .unwrap();
+            for ik in r.index_keys() {
+                c.execute(
+                    "INSERT INTO idx (district, ikey, key) VALUES ('d', ?1, ?2)",
+                    rusqlite::params![ik.0, r.key().0],
+                )
+                .unwrap();
+            }
+        }
+    }
+    let s = SqliteStore::open(&path).unwrap();
+    for (v, r) in records.iter().enumerate() {
+        let mut want = r.clone();
+        want.set_version(v as u64 + 1);
+        assert_eq!(s.get("d", &r.key()).await.unwrap(), Some(want));
+        assert_eq!(index_rows(&path, "d", &r.key()), keys_of(r));
+    }
+    assert_eq!(
+        keys_of_query(&s, "classroom#c1", 1).await,
+        ["enrollment#c1#p1", "enrollment#c1#p2"]
+    );
+    assert_eq!(keys_of_query(&s, "person#p1", 10).await.len(), 2);
+    assert_eq!(s.scan("d").await.unwrap().len(), records.len());
+    // Writes after the upgrade: an update keeps one row, with its version checked.
+    let mut moved = records[3].clone();
+    moved.set_version(4);
+    assert_eq!(
+        s.write(
+            "d",
+            &[Write::Put {
+                record: moved,
+                expected: Some(4)
+            }]
+        )
+        .await
+        .unwrap(),
+        vec![WriteOutcome::Written]
+    );
+    assert_eq!(s.count("d").await.unwrap(), Some(4));
 }

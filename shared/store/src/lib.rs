@@ -233,6 +233,18 @@ pub trait Runs: Send + Sync {
     ) -> Result<(Vec<Change>, Option<String>)>;
 }
 
+/// Cursor of [`Runs::list_changes`] pages: the last returned `(school, position)`.
+pub fn change_cursor(school: &str, pos: u64) -> String {
+    format!("{pos}:{school}")
+}
+
+pub fn parse_change_cursor(cursor: &str) -> Result<(String, u64)> {
+    cursor
+        .split_once(':')
+        .and_then(|(p, s)| Some((s.to_string(), p.parse().ok()?)))
+        .ok_or_else(|| StoreError::Permanent(format!("malformed changes cursor {cursor:?}")))
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ChangeFilter {
     pub entity: Option<domain::EntityKind>,

@@ -462,18 +462,6 @@ impl Directory for MemoryDirectory {
 // ---------------------------------------------------------------------------------------------
 // Runs
 
-/// Cursor of [`Runs::list_changes`] pages: the last returned `(school, position)`.
-pub(crate) fn change_cursor(school: &str, pos: u64) -> String {
-    format!("{pos}:{school}")
-}
-
-pub(crate) fn parse_change_cursor(cursor: &str) -> Result<(String, u64)> {
-    cursor
-        .split_once(':')
-        .and_then(|(p, s)| Some((s.to_string(), p.parse().ok()?)))
-        .ok_or_else(|| StoreError::Permanent(format!("malformed changes cursor {cursor:?}")))
-}
-
 /// True when `change`, stored under `school`, passes `filter`. The school filter matches the
 /// school the changes were stored under or the change's own `school_id`.
 pub fn change_matches(filter: &ChangeFilter, school: &str, change: &Change) -> bool {
@@ -664,7 +652,7 @@ impl Runs for MemoryRuns {
         cursor: Option<&str>,
         limit: usize,
     ) -> Result<(Vec<Change>, Option<String>)> {
-        let after = cursor.map(parse_change_cursor).transpose()?;
+        let after = cursor.map(crate::parse_change_cursor).transpose()?;
         let st = lock(&self.state);
         let Some(schools) = st.changes.get(&key2(district, run_id)) else {
             return Ok((Vec::new(), None));
@@ -687,7 +675,7 @@ impl Runs for MemoryRuns {
                     return Ok((page, last));
                 }
                 page.push(c.clone());
-                last = Some(change_cursor(school, pos));
+                last = Some(crate::change_cursor(school, pos));
             }
         }
         Ok((page, None))

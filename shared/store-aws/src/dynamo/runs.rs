@@ -251,18 +251,6 @@ fn matches(filter: &ChangeFilter, stored_under: &str, c: &Change) -> bool {
         && filter.action.is_none_or(|a| a == c.action)
 }
 
-/// Cursor: the (school, position) of the last change returned, as `{position}:{school}`.
-fn encode_cursor(school: &str, pos: usize) -> String {
-    format!("{pos}:{school}")
-}
-
-fn decode_cursor(cursor: &str) -> Result<(String, usize)> {
-    cursor
-        .split_once(':')
-        .and_then(|(p, s)| Some((s.to_owned(), p.parse().ok()?)))
-        .ok_or_else(|| StoreError::Permanent(format!("invalid changes cursor {cursor:?}")))
-}
-
 #[async_trait]
 impl Runs for DynamoRuns {
     async fn get_district(&self, id: &str) -> Result<Option<District>> {
@@ -574,7 +562,10 @@ impl Runs for DynamoRuns {
         cursor: Option<&str>,
         limit: usize,
     ) -> Result<(Vec<Change>, Option<String>)> {
-        let after = cursor.map(decode_cursor).transpose()?;
+        let after = cursor
+            .map(store::parse_change_cursor)
+            .transpose()?
+            .map(|(s, p)| (s, usize::try_from(p).unwrap_or(usize::MAX)));
         // The school filter matches changes stored under the school or naming it as
         // `school_id` (the district step's): heads list the school ids their changes name.
         let schools: Vec<(String, Head)> = self
@@ -612,7 +603,7 @@ impl Runs for DynamoRuns {
                     }
                     if out.len() == limit {
                         // One more match exists: the page ends at the last one returned.
-                        let cursor = last.map(|(s, p)| encode_cursor(&s, p));
+                        let cursor = last.map(|(s, p)| store::change_cursor(&s, p as u64));
                         return Ok((out, cursor));
                     }
                     out.push(c);
