@@ -138,6 +138,29 @@ fn stored_index_keys(record: &Record, key: &str) -> BTreeSet<IndexKey> {
         .collect()
 }
 
+/// Puts `items` in the order of `keys` (one key per item) in place: a district's records are
+/// hundreds of megabytes, so no second vector of them is built.
+fn sort_by_keys<T>(items: &mut [T], keys: &[String]) {
+    let mut order: Vec<usize> = (0..items.len()).collect();
+    order.sort_unstable_by(|&a, &b| keys[a].cmp(&keys[b]));
+    // Position j receives the item at order[j], one cycle of the permutation at a time.
+    for i in 0..order.len() {
+        if order[i] == usize::MAX {
+            continue;
+        }
+        let mut j = i;
+        loop {
+            let k = order[j];
+            order[j] = usize::MAX;
+            if k == i {
+                break;
+            }
+            items.swap(j, k);
+            j = k;
+        }
+    }
+}
+
 /// The first string after every string that starts with `prefix`.
 fn prefix_end(prefix: &str) -> String {
     let mut end = prefix.to_string();
@@ -403,6 +426,16 @@ fn query_many(conn: &Connection, district: &str, indexes: &[String]) -> Result<V
     Ok(records.into_values().collect())
 }
 
+#[cfg(test)]
+#[test]
+fn sort_by_keys_applies_the_permutation() {
+    let keys: Vec<String> = ["d", "a", "c", "b", "e", "a0"].map(String::from).to_vec();
+    let mut items: Vec<usize> = (0..keys.len()).collect();
+    sort_by_keys(&mut items, &keys);
+    let sorted: Vec<&str> = items.iter().map(|&i| keys[i].as_str()).collect();
+    assert_eq!(sorted, ["a", "a0", "b", "c", "d", "e"]);
+}
+
 #[async_trait]
 impl Directory for SqliteStore {
     async fn get(&self, district: &str, key: &RecordKey) -> Result<Option<Record>> {
@@ -469,15 +502,16 @@ impl Directory for SqliteStore {
             let mut stmt = c
                 .prepare_cached("SELECT key, body, version FROM records WHERE +district = ?1")
                 .map_err(sql_err)?;
-            let mut out = Vec::new();
+            let mut keys = Vec::new();
+            let mut records = Vec::new();
             let mut rows = stmt.query(params![district]).map_err(sql_err)?;
             while let Some(r) = rows.next().map_err(sql_err)? {
-                let key: String = r.get(0).map_err(sql_err)?;
+                keys.push(r.get::<_, String>(0).map_err(sql_err)?);
                 let body: String = r.get(1).map_err(sql_err)?;
-                out.push((key, record_of(&body, r.get(2).map_err(sql_err)?)?));
+                records.push(record_of(&body, r.get(2).map_err(sql_err)?)?);
             }
-            out.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-            Ok(out.into_iter().map(|(_, r)| r).collect())
+            sort_by_keys(&mut records, &keys);
+            Ok(records)
         })
         .await
     }
