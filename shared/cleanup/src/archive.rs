@@ -93,7 +93,7 @@ async fn students_in(
         for r in load::all(dir, district, index).await? {
             match r {
                 Record::Person(p) if p.kind == PersonKind::Student => {
-                    out.insert(p.id.clone(), p);
+                    out.insert(p.id.clone(), *p);
                 }
                 _ => {}
             }
@@ -135,7 +135,7 @@ pub async fn archive_unsynced(
             out.skipped_managed += 1;
         } else {
             writes.push(Write::Put {
-                record: Record::Person(manual_archive(p, clock)),
+                record: Record::Person(Box::new(manual_archive(p, clock))),
                 expected: Some(p.version),
             });
         }
@@ -249,7 +249,7 @@ async fn put_person(
         .write(
             district,
             &[Write::Put {
-                record: Record::Person(next.clone()),
+                record: Record::Person(Box::new(next.clone())),
                 expected: Some(before.version),
             }],
         )

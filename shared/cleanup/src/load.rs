@@ -35,7 +35,7 @@ pub(crate) async fn people(
         .await?
         .into_iter()
         .filter_map(|r| match r {
-            Record::Person(p) if p.kind == kind => Some(p),
+            Record::Person(p) if p.kind == kind => Some(*p),
             _ => None,
         })
         .collect())
@@ -44,7 +44,7 @@ pub(crate) async fn people(
 /// One person; `NotFound` when absent or not a person.
 pub(crate) async fn person(dir: &dyn Directory, district: &str, id: &str) -> Result<Person> {
     match dir.get(district, &RecordKey::person(id)).await? {
-        Some(Record::Person(p)) => Ok(p),
+        Some(Record::Person(p)) => Ok(*p),
         _ => Err(CleanupError::NotFound {
             what: "person",
             id: id.to_string(),

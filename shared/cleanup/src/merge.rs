@@ -286,8 +286,14 @@ async fn plan(
         at: clock.now(),
         run_id: None,
     });
-    updates.push((Record::Person(s2), Record::Person(s.clone())));
-    updates.push((Record::Person(d2), Record::Person(d.clone())));
+    updates.push((
+        Record::Person(Box::new(s2)),
+        Record::Person(Box::new(s.clone())),
+    ));
+    updates.push((
+        Record::Person(Box::new(d2)),
+        Record::Person(Box::new(d.clone())),
+    ));
 
     out.records_written = (creates.len() + updates.len() + deletes.len()) as u64;
     Ok(Plan {

@@ -176,7 +176,7 @@ async fn queue_messages_survive_reopening() {
 }
 
 fn student(id: &str, school: &str, sis: &str) -> Record {
-    Record::Person(Person {
+    Record::Person(Box::new(Person {
         id: id.into(),
         kind: PersonKind::Student,
         first_name: "Grace".into(),
@@ -200,7 +200,7 @@ fn student(id: &str, school: &str, sis: &str) -> Record {
         managed: None,
         archived: None,
         version: 0,
-    })
+    }))
 }
 
 fn index_rows(db: &std::path::Path, district: &str, key: &RecordKey) -> BTreeSet<String> {

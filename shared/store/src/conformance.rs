@@ -481,7 +481,7 @@ pub(crate) fn student(id: &str, school: &str, ext: &str) -> Record {
     p.school_ids.insert(school.to_string());
     p.external_ids.insert(ext.to_string());
     p.sis_id = Some(format!("sis-{id}"));
-    Record::Person(p)
+    Record::Person(Box::new(p))
 }
 
 fn put(record: &Record, expected: Option<u64>) -> Write {

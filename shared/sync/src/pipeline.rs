@@ -735,7 +735,7 @@ async fn managed_people(ports: &Ports, d: &str) -> Result<Vec<Person>> {
     ] {
         for r in query_all(ports.directory.as_ref(), d, &IndexKey::managed(e)).await? {
             if let Record::Person(p) = r {
-                out.push(p);
+                out.push(*p);
             }
         }
     }

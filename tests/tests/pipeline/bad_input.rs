@@ -78,7 +78,7 @@ pub fn clean(check: Check) -> Expect {
 /// The live person known by source id `id`.
 pub fn person<'a>(dump: &'a [Record], id: &str) -> Option<&'a Person> {
     dump.iter().find_map(|r| match r {
-        Record::Person(p) if p.archived.is_none() && p.external_ids.contains(id) => Some(p),
+        Record::Person(p) if p.archived.is_none() && p.external_ids.contains(id) => Some(&**p),
         _ => None,
     })
 }

@@ -50,7 +50,7 @@ fn without_school(roster: &Roster, id: &str) -> Roster {
 fn people(dump: &[Record], kind: PersonKind) -> Vec<&domain::directory::Person> {
     dump.iter()
         .filter_map(|r| match r {
-            Record::Person(p) if p.kind == kind => Some(p),
+            Record::Person(p) if p.kind == kind => Some(&**p),
             _ => None,
         })
         .collect()

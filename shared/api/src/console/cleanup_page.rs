@@ -32,7 +32,7 @@ async fn people(
         .await?
         .into_iter()
         .filter_map(|r| match r {
-            Record::Person(p) => Some((p.id.clone(), p)),
+            Record::Person(p) => Some((p.id.clone(), *p)),
             _ => None,
         })
         .collect())

@@ -137,7 +137,7 @@ fn school(id: &str, name: &str, external: Option<&str>) -> Record {
 }
 
 fn student(id: &str, number: &str) -> Record {
-    Record::Person(domain::directory::Person {
+    Record::Person(Box::new(domain::directory::Person {
         id: id.into(),
         kind: domain::directory::PersonKind::Student,
         first_name: "Ada".into(),
@@ -161,7 +161,7 @@ fn student(id: &str, number: &str) -> Record {
         managed: None,
         archived: None,
         version: 0,
-    })
+    }))
 }
 
 fn classroom(id: &str, school: &str, name: &str) -> Record {

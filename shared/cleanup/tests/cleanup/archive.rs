@@ -8,16 +8,19 @@ async fn fixture() -> store::memory::MemoryDirectory {
     seeded(vec![
         school("sch1", &["clever-sch1"]),
         school("sch2", &[]),
-        Record::Person(managed(
+        Record::Person(Box::new(managed(
             in_schools(student("s1", "Ana", "Núñez"), &["sch1"]),
             "cl-1",
-        )),
-        Record::Person(in_schools(student("s2", "Ana", "Nunez"), &["sch1"])),
-        Record::Person(in_schools(student("s3", "Bo", "Li"), &["sch2"])),
-        Record::Person(archived(
+        ))),
+        Record::Person(Box::new(in_schools(
+            student("s2", "Ana", "Nunez"),
+            &["sch1"],
+        ))),
+        Record::Person(Box::new(in_schools(student("s3", "Bo", "Li"), &["sch2"]))),
+        Record::Person(Box::new(archived(
             in_schools(student("s4", "Cy", "Ng"), &["sch1"]),
             ArchiveReason::NotInFeed,
-        )),
+        ))),
     ])
     .await
 }

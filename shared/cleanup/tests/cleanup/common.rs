@@ -183,7 +183,7 @@ pub fn get_person(dir: &MemoryDirectory, id: &str) -> Person {
     dir.snapshot(D)
         .into_iter()
         .find_map(|r| match r {
-            Record::Person(p) if p.id == id => Some(p),
+            Record::Person(p) if p.id == id => Some(*p),
             _ => None,
         })
         .expect("person exists")

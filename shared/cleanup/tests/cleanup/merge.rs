@@ -31,10 +31,10 @@ async fn fixture() -> MemoryDirectory {
         "cl-new",
     );
     seeded(vec![
-        Record::Person(old),
-        Record::Person(new),
-        Record::Person(person("g1", PersonKind::Guardian, "P", "Q")),
-        Record::Person(person("g2", PersonKind::Guardian, "R", "S")),
+        Record::Person(Box::new(old)),
+        Record::Person(Box::new(new)),
+        Record::Person(Box::new(person("g1", PersonKind::Guardian, "P", "Q"))),
+        Record::Person(Box::new(person("g2", PersonKind::Guardian, "R", "S"))),
         enrollment("c1", "old"),
         enrollment("c2", "old"),
         enrollment("c2", "new"),
@@ -161,7 +161,7 @@ async fn refusals() {
     dir.write(
         D,
         &[Write::Put {
-            record: Record::Person(twin),
+            record: Record::Person(Box::new(twin)),
             expected: None,
         }],
     )
@@ -307,11 +307,14 @@ async fn a_concurrent_change_rolls_the_merge_back() {
 #[tokio::test]
 async fn merge_all_merges_each_person_once() {
     let dir = seeded(vec![
-        Record::Person(dob(student("a", "Ann", "Lee"), 2015, 1, 1)),
-        Record::Person(managed(dob(student("b", "Ann", "Lee"), 2015, 1, 1), "cl-b")),
-        Record::Person(dob(student("c", "Ann", "Lee"), 2015, 1, 1)),
-        Record::Person(dob(student("x", "Bo", "Ray"), 2014, 1, 1)),
-        Record::Person(dob(student("y", "Bo", "Ray"), 2014, 1, 1)),
+        Record::Person(Box::new(dob(student("a", "Ann", "Lee"), 2015, 1, 1))),
+        Record::Person(Box::new(managed(
+            dob(student("b", "Ann", "Lee"), 2015, 1, 1),
+            "cl-b",
+        ))),
+        Record::Person(Box::new(dob(student("c", "Ann", "Lee"), 2015, 1, 1))),
+        Record::Person(Box::new(dob(student("x", "Bo", "Ray"), 2014, 1, 1))),
+        Record::Person(Box::new(dob(student("y", "Bo", "Ray"), 2014, 1, 1))),
         linked("l1", "a"),
         linked("l2", "c"),
     ])

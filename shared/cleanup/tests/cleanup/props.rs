@@ -61,12 +61,12 @@ fn records(w: &World) -> Vec<Record> {
         if w.archived[i] {
             p = archived(p, ArchiveReason::Manual);
         }
-        out.push(Record::Person(p));
+        out.push(Record::Person(Box::new(p)));
     }
     for g in 0..GUARDIANS {
         let mut p = person(&gid(g), PersonKind::Guardian, "Pat", "Lee");
         p.external_ids.insert(format!("gx-{g}"));
-        out.push(Record::Person(p));
+        out.push(Record::Person(Box::new(p)));
     }
     for (c, s) in &w.enrollments {
         out.push(enrollment(&format!("c{c}"), &sid(*s)));
@@ -221,7 +221,7 @@ proptest! {
                     2 => archived(p, ArchiveReason::NotInFeed),
                     _ => p,
                 };
-                recs.push(Record::Person(p));
+                recs.push(Record::Person(Box::new(p)));
             }
             let dir = seeded(recs).await;
             let before = dir.snapshot(D);
@@ -268,7 +268,7 @@ proptest! {
                 if *has_dob {
                     p = dob(p, 2015, 1, 1);
                 }
-                recs.push(Record::Person(p));
+                recs.push(Record::Person(Box::new(p)));
             }
             let dir = seeded(recs).await;
             let opts = FindOptions { min_confidence: 0.0, limit: 1000, ..FindOptions::default() };

@@ -796,14 +796,14 @@ impl<'a> SchoolPlanner<'a> {
                 if unarchive { None } else { Some(a) }
             }
         };
-        let old_rec = old.map(Record::Person);
+        let old_rec = old.map(|p| Record::Person(Box::new(p)));
         let c = change_for(
             self.ctx,
             kind.entity(),
             Some(&dir_school),
             Some(source_id),
             old_rec.as_ref(),
-            Record::Person(p),
+            Record::Person(Box::new(p)),
         );
         self.changes.push(c);
     }
@@ -1046,14 +1046,14 @@ pub fn plan_district(
         let school = p.school_ids.iter().next().cloned();
         let source = p.managed.as_ref().map(|m| m.source_id.clone());
         let entity = p.kind.entity();
-        let old = Record::Person(p);
+        let old = Record::Person(Box::new(p));
         changes.push(change_for(
             ctx,
             entity,
             school.as_deref(),
             source.as_deref(),
             Some(&old),
-            Record::Person(n),
+            Record::Person(Box::new(n)),
         ));
     }
     Plan {

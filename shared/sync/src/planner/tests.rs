@@ -191,7 +191,10 @@ pub(crate) fn base_directory() -> Vec<Record> {
     manual.sis_id = Some("100".into());
     manual.school_ids.insert("SCH1".into());
     manual.version = 3;
-    vec![dir_school("SCH1", &["k1"]), Record::Person(manual)]
+    vec![
+        dir_school("SCH1", &["k1"]),
+        Record::Person(Box::new(manual)),
+    ]
 }
 
 pub(crate) struct Outcome {
@@ -238,7 +241,7 @@ pub(crate) fn plan_run(
     let mut feed = staged.feed_people.clone();
     feed.claimed = claimed_people(plans.iter().map(|(_, p)| p));
     let managed = dir.values().filter_map(|r| match r {
-        Record::Person(p) if p.managed.is_some() => Some(p.clone()),
+        Record::Person(p) if p.managed.is_some() => Some((**p).clone()),
         _ => None,
     });
     let mut district = plan_district(&staged.context, &feed, managed, staged.context.coverage);
