@@ -48,23 +48,41 @@ struct Entry {
 
 /// The columns a chunk's changes share.
 #[derive(PartialEq)]
-struct Group<'a> {
+struct Group {
     entity: EntityKind,
     action: Action,
-    school_id: Option<&'a str>,
+    school_id: Option<String>,
 }
 
-fn group(c: &Change) -> Group<'_> {
-    Group {
-        entity: c.entity,
-        action: c.action,
-        school_id: c.school_id.as_deref(),
+impl Group {
+    fn of(c: &Change) -> Self {
+        Self {
+            entity: c.entity,
+            action: c.action,
+            school_id: c.school_id.clone(),
+        }
+    }
+
+    fn holds(&self, c: &Change) -> bool {
+        self.entity == c.entity
+            && self.action == c.action
+            && self.school_id.as_deref() == c.school_id.as_deref()
     }
 }
 
-/// `(first position, count, shared columns, JSON array)` per chunk, in order.
-fn chunks(changes: &[Change]) -> Result<Vec<(usize, usize, Group<'_>, String)>> {
-    let mut out: Vec<(usize, usize, Group<'_>, String)> = Vec::new();
+/// A chunk ready to insert: its first position, how many changes, their shared columns and
+/// the JSON array of the rest.
+pub(crate) struct Chunk {
+    first: usize,
+    n: usize,
+    group: Group,
+    body: String,
+}
+
+/// Encodes a school's change list as chunks, in order. Done before entering the database
+/// thread, so the change list itself is never copied.
+pub(crate) fn chunks(changes: &[Change]) -> Result<Vec<Chunk>> {
+    let mut out: Vec<Chunk> = Vec::new();
     for (pos, c) in changes.iter().enumerate() {
         let json = serde_json::to_string(&EntryRef {
             k: &c.key,
@@ -76,18 +94,21 @@ fn chunks(changes: &[Change]) -> Result<Vec<(usize, usize, Group<'_>, String)>> 
         })
         .map_err(|e| json_err("change", e))?;
         match out.last_mut() {
-            Some((_, n, g, body))
-                if *g == group(c) && body.len() + json.len() + 2 <= CHUNK_BYTES =>
-            {
-                body.push(',');
-                body.push_str(&json);
-                *n += 1;
+            Some(ch) if ch.group.holds(c) && ch.body.len() + json.len() + 2 <= CHUNK_BYTES => {
+                ch.body.push(',');
+                ch.body.push_str(&json);
+                ch.n += 1;
             }
-            _ => out.push((pos, 1, group(c), format!("[{json}"))),
+            _ => out.push(Chunk {
+                first: pos,
+                n: 1,
+                group: Group::of(c),
+                body: format!("[{json}"),
+            }),
         }
     }
-    for (_, _, _, body) in &mut out {
-        body.push(']');
+    for ch in &mut out {
+        ch.body.push(']');
     }
     Ok(out)
 }
@@ -102,7 +123,7 @@ pub(crate) fn put(
     district: &str,
     run_id: &str,
     school: &str,
-    changes: &[Change],
+    chunks: &[Chunk],
     ttl_secs: i64,
 ) -> Result<()> {
     let tx = conn
@@ -118,7 +139,7 @@ pub(crate) fn put(
     .map_err(sql_err)?
     .execute(params![district, run_id, ttl_secs])
     .map_err(sql_err)?;
-    insert(&tx, district, run_id, school, changes)?;
+    insert(&tx, district, run_id, school, chunks)?;
     tx.commit().map_err(sql_err)
 }
 
@@ -128,7 +149,7 @@ fn insert(
     district: &str,
     run_id: &str,
     school: &str,
-    changes: &[Change],
+    chunks: &[Chunk],
 ) -> Result<()> {
     tx.prepare_cached(
         "DELETE FROM change_chunks WHERE district = ?1 AND run_id = ?2 AND school = ?3",
@@ -143,17 +164,17 @@ fn insert(
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
         )
         .map_err(sql_err)?;
-    for (first, n, g, body) in chunks(changes)? {
+    for ch in chunks {
         ins.execute(params![
             district,
             run_id,
             school,
-            i64_of(first),
-            i64_of(n),
-            g.entity.as_str(),
-            g.action.as_str(),
-            g.school_id,
-            body
+            i64_of(ch.first),
+            i64_of(ch.n),
+            ch.group.entity.as_str(),
+            ch.group.action.as_str(),
+            ch.group.school_id,
+            ch.body
         ])
         .map_err(sql_err)?;
     }
@@ -281,7 +302,7 @@ pub(crate) fn migrate_v2(tx: &Transaction<'_>) -> Result<()> {
             let body: String = r.get(3).map_err(sql_err)?;
             if current.as_ref() != Some(&id) {
                 if let Some((d, run, s)) = current.take() {
-                    insert(tx, &d, &run, &s, &std::mem::take(&mut batch))?;
+                    insert(tx, &d, &run, &s, &chunks(&std::mem::take(&mut batch))?)?;
                 }
                 current = Some(id);
             }
@@ -289,7 +310,7 @@ pub(crate) fn migrate_v2(tx: &Transaction<'_>) -> Result<()> {
         }
     }
     if let Some((d, run, s)) = current {
-        insert(tx, &d, &run, &s, &batch)?;
+        insert(tx, &d, &run, &s, &chunks(&batch)?)?;
     }
     tx.execute_batch("DROP TABLE changes;").map_err(sql_err)
 }

@@ -138,6 +138,13 @@ fn stored_index_keys(record: &Record, key: &str) -> BTreeSet<IndexKey> {
         .collect()
 }
 
+fn count_records(conn: &Connection, district: &str) -> Result<i64> {
+    conn.prepare_cached("SELECT COUNT(*) FROM records WHERE district = ?1")
+        .map_err(sql_err)?
+        .query_row(params![district], |r| r.get(0))
+        .map_err(sql_err)
+}
+
 /// Puts `items` in the order of `keys` (one key per item) in place: a district's records are
 /// hundreds of megabytes, so no second vector of them is built.
 fn sort_by_keys<T>(items: &mut [T], keys: &[String]) {
@@ -484,12 +491,9 @@ impl Directory for SqliteStore {
     async fn count(&self, district: &str) -> Result<Option<u64>> {
         let district = district.to_string();
         with_conn(&self.conn, move |c| {
-            let n: i64 = c
-                .prepare_cached("SELECT COUNT(*) FROM records WHERE district = ?1")
-                .map_err(sql_err)?
-                .query_row(params![district], |r| r.get(0))
-                .map_err(sql_err)?;
-            Ok(Some(u64::try_from(n).unwrap_or(0)))
+            Ok(Some(
+                u64::try_from(count_records(c, &district)?).unwrap_or(0),
+            ))
         })
         .await
     }
@@ -499,11 +503,13 @@ impl Directory for SqliteStore {
     async fn scan(&self, district: &str) -> Result<Vec<Record>> {
         let district = district.to_string();
         with_conn(&self.conn, move |c| {
+            // Sized up front: growing by doubling would hold up to twice the records.
+            let n = usize::try_from(count_records(c, &district)?).unwrap_or(0);
+            let mut keys = Vec::with_capacity(n);
+            let mut records = Vec::with_capacity(n);
             let mut stmt = c
                 .prepare_cached("SELECT key, body, version FROM records WHERE +district = ?1")
                 .map_err(sql_err)?;
-            let mut keys = Vec::new();
-            let mut records = Vec::new();
             let mut rows = stmt.query(params![district]).map_err(sql_err)?;
             while let Some(r) = rows.next().map_err(sql_err)? {
                 keys.push(r.get::<_, String>(0).map_err(sql_err)?);
@@ -897,10 +903,10 @@ impl Runs for SqliteStore {
         changes: &[Change],
     ) -> Result<()> {
         let args = [district, run_id, school].map(str::to_string);
-        let changes = changes.to_vec();
+        let chunks = crate::changes::chunks(changes)?;
         let ttl = self.changes_ttl_secs;
         with_conn(&self.conn, move |c| {
-            crate::changes::put(c, &args[0], &args[1], &args[2], &changes, ttl)
+            crate::changes::put(c, &args[0], &args[1], &args[2], &chunks, ttl)
         })
         .await
     }
