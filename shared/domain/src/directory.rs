@@ -541,3 +541,59 @@ pub fn derived_id(prefix: &str, district: &str, source_id: &str) -> String {
         fnv(0x8422_2325_cbf2_9ce4, &parts) as u32
     )
 }
+
+#[cfg(test)]
+mod key_prefix_tests {
+    use super::*;
+
+    /// One record of every kind, with ids that contain the key separator.
+    fn one_of_each() -> Vec<Record> {
+        let at = "2026-11-29T00:00:00Z";
+        [
+            r#"{"type":"school","id":"s#1","name":"S","external_ids":["x#1"]}"#.to_string(),
+            r#"{"type":"classroom","id":"c#1","school_id":"s#1","name":"C","section_ids":["sec#1"]}"#.to_string(),
+            r#"{"type":"person","id":"p#1","kind":"student","first_name":"A","last_name":"B","school_ids":["s#1"],"external_ids":["u#1"],"sis_id":"9#9"}"#.to_string(),
+            r#"{"type":"enrollment","classroom_id":"c#1","person_id":"p#1","role":"student"}"#.to_string(),
+            r#"{"type":"guardian_link","student_id":"p#1","guardian_id":"g#1"}"#.to_string(),
+            r#"{"type":"linked","id":"l#1","kind":"announcement","student_id":"p#1","data":{},"version":0}"#.to_string(),
+            format!(r#"{{"type":"merge","id":"m#1","kind":"student","survivor_id":"p#1","duplicate_id":"p#2","at":"{at}","by":"t","before":[],"created":[],"undone_at":null,"version":0}}"#),
+            format!(r#"{{"type":"not_duplicate","kind":"student","a":"p#1","b":"p#2","at":"{at}","by":"t","version":0}}"#),
+        ]
+        .iter()
+        .map(|j| serde_json::from_str(j).unwrap_or_else(|e| panic!("{j}: {e}")))
+        .collect()
+    }
+
+    #[test]
+    fn every_index_key_with_a_key_prefix_is_a_prefix_of_its_records_key() {
+        let records = one_of_each();
+        let kinds: Vec<&str> = records.iter().map(Record::kind_name).collect();
+        assert_eq!(kinds, Record::KIND_NAMES, "one record of every kind");
+        for r in &records {
+            let key = r.key();
+            let own = Record::key_prefix_of_kind(r.kind_name()).expect("every kind has a prefix");
+            assert!(key.as_str().starts_with(own), "{key:?} vs {own}");
+            for ik in r.index_keys() {
+                if let Some(p) = ik.key_prefix() {
+                    assert!(
+                        key.as_str().starts_with(&p),
+                        "{ik:?} says its records' keys start with {p:?}; {key:?} does not"
+                    );
+                }
+            }
+        }
+        // No kind's prefix starts another's, so a kind's key range holds only that kind.
+        for a in Record::KIND_NAMES {
+            for b in Record::KIND_NAMES {
+                let (pa, pb) = (
+                    Record::key_prefix_of_kind(a).unwrap(),
+                    Record::key_prefix_of_kind(b).unwrap(),
+                );
+                assert!(a == b || !pa.starts_with(pb), "{pa} / {pb}");
+            }
+        }
+        assert_eq!(IndexKey::kind("student").key_prefix(), None);
+        assert_eq!(IndexKey::in_school("s").key_prefix(), None);
+        assert_eq!(IndexKey::of_person("p").key_prefix(), None);
+    }
+}
