@@ -184,6 +184,30 @@ fn student_synced(ctx: &Ctx, d: &[Record]) -> Result<(), String> {
     })
 }
 
+/// The student on the first data row of the writer's per-student files (`demographics.csv`,
+/// Clever `students.csv`): the roster's first student.
+fn first_row_student(ctx: &Ctx, d: &[Record]) -> Result<domain::directory::Person, String> {
+    let id = &ctx.roster.students[0].id;
+    person(d, id)
+        .cloned()
+        .ok_or_else(|| format!("student {id} (first row) is missing"))
+}
+
+/// The contact on Clever `students.csv` row 2, and its guardian when it was synced.
+fn first_row_contact<'a>(
+    ctx: &'a Ctx,
+    d: &[Record],
+) -> (&'a domain::Contact, Option<domain::directory::Person>) {
+    let student = &ctx.roster.students[0].id;
+    let contact = ctx
+        .roster
+        .contacts
+        .iter()
+        .find(|c| c.links.iter().any(|l| &l.student_id == student))
+        .expect("the first student has a contact");
+    (contact, person(d, &contact.id).cloned())
+}
+
 fn new_student(d: &[Record], id: &str) -> Result<domain::directory::Person, String> {
     person(d, id)
         .cloned()
@@ -437,6 +461,8 @@ fn oneroster_cases() -> Vec<Case> {
             F,
             |d, _| set_field(d, "demographics.csv", 2, "birthDate", "not-a-date"),
             warnings(&[("malformed_date", "demographics.csv:2:4")], |ctx, d| {
+                let p = first_row_student(ctx, d)?;
+                ensure(p.dob.is_none(), || "the garbage date became a dob".into())?;
                 student_synced(ctx, d)
             }),
         ),
@@ -750,6 +776,10 @@ fn clever_csv_cases() -> Vec<Case> {
                 }
             },
             warnings(&[("malformed_date", "students.csv:2:10")], |ctx, d| {
+                let p = first_row_student(ctx, d)?;
+                ensure(p.dob.is_none(), || {
+                    "the impossible date became a dob".into()
+                })?;
                 student_synced(ctx, d)
             }),
         ),
@@ -757,22 +787,44 @@ fn clever_csv_cases() -> Vec<Case> {
             "cc_unknown_grade",
             F,
             |d, _| set_field(d, STUDENTS, 2, "Grade", "Wizard"),
-            warnings(
-                &[("unknown_enum_value", "students.csv:2:8")],
-                student_synced,
-            ),
+            warnings(&[("unknown_enum_value", "students.csv:2:8")], |ctx, d| {
+                let p = first_row_student(ctx, d)?;
+                ensure(p.grade.is_none(), || "a grade was made up".into())?;
+                student_synced(ctx, d)
+            }),
         ),
         case(
             "cc_unusable_contact_phone",
             F,
             |d, _| set_field(d, STUDENTS, 2, "Contact_phone", "12"),
-            warnings(&[("unusable_phone", "students.csv:2:27")], student_synced),
+            warnings(&[("unusable_phone", "students.csv:2:27")], |ctx, d| {
+                // The guardian keeps its other credentials (or is skipped without any); a phone
+                // it still has is its own, from a sibling's row that was not corrupted.
+                let (contact, guardian) = first_row_contact(ctx, d);
+                if let Some(g) = guardian {
+                    let own = [contact.phone.as_ref(), contact.sms.as_ref()];
+                    let kept = [g.phone.as_ref(), g.sms.as_ref()];
+                    ensure(
+                        kept.iter().flatten().all(|p| own.contains(&Some(*p))),
+                        || "the guardian has a phone that is not its own".into(),
+                    )?;
+                    ensure(
+                        contact.links.len() > 1 || kept.iter().all(Option::is_none),
+                        || "the unusable phone of a single-row contact was replaced".into(),
+                    )?;
+                }
+                student_synced(ctx, d)
+            }),
         ),
         case(
             "cc_email_without_at",
             F,
             |d, _| set_field(d, STUDENTS, 2, "Student_email", "no-at.example.org"),
-            warnings(&[("invalid_email", "students.csv:2:21")], student_synced),
+            warnings(&[("invalid_email", "students.csv:2:21")], |ctx, d| {
+                let p = first_row_student(ctx, d)?;
+                ensure(p.email.is_none(), || "the bad email was kept".into())?;
+                student_synced(ctx, d)
+            }),
         ),
     ]
 }
@@ -842,7 +894,11 @@ fn clever_json_cases() -> Vec<Case> {
                     "unknown_enum_value",
                     "users.json data[0].roles.student.grade",
                 )],
-                student_synced,
+                |ctx, d| {
+                    let p = first_row_student(ctx, d)?;
+                    ensure(p.grade.is_none(), || "a grade was made up".into())?;
+                    student_synced(ctx, d)
+                },
             ),
         ),
         case(
