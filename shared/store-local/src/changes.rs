@@ -5,6 +5,7 @@
 //! instead of 430,000 (the planner emits a school's changes grouped by entity and action).
 
 use crate::db::{json_err, sql_err};
+use crate::sqlite::i64_of;
 use domain::EntityKind;
 use domain::directory::{Record, RecordKey};
 use domain::plan::{Action, Change};
@@ -47,7 +48,6 @@ struct Entry {
 }
 
 /// The columns a chunk's changes share.
-#[derive(PartialEq)]
 struct Group {
     entity: EntityKind,
     action: Action,
@@ -113,10 +113,6 @@ pub(crate) fn chunks(changes: &[Change]) -> Result<Vec<Chunk>> {
     Ok(out)
 }
 
-fn i64_of(v: usize) -> i64 {
-    i64::try_from(v).unwrap_or(i64::MAX)
-}
-
 /// Replaces a school's changes of a run (after dropping the change lists older than the TTL).
 pub(crate) fn put(
     conn: &mut Connection,
@@ -169,8 +165,8 @@ fn insert(
             district,
             run_id,
             school,
-            i64_of(ch.first),
-            i64_of(ch.n),
+            i64_of(ch.first as u64),
+            i64_of(ch.n as u64),
             ch.group.entity.as_str(),
             ch.group.action.as_str(),
             ch.group.school_id,
@@ -232,9 +228,7 @@ pub(crate) fn list(
         let first: i64 = r.get(1).map_err(sql_err)?;
         let entity: String = r.get(2).map_err(sql_err)?;
         let action: String = r.get(3).map_err(sql_err)?;
-        let entity = EntityKind::ALL
-            .into_iter()
-            .find(|e| e.as_str() == entity)
+        let entity = EntityKind::parse(&entity)
             .ok_or_else(|| corrupt(&format!("unknown entity {entity:?}")))?;
         let action =
             Action::parse(&action).ok_or_else(|| corrupt(&format!("unknown action {action:?}")))?;

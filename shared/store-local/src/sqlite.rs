@@ -62,7 +62,7 @@ fn days_secs(days: u64) -> i64 {
     i64_of(days.saturating_mul(24 * 60 * 60))
 }
 
-fn i64_of(v: u64) -> i64 {
+pub(crate) fn i64_of(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }
 
@@ -134,38 +134,8 @@ fn stored_index_keys(record: &Record, key: &str) -> BTreeSet<IndexKey> {
     record
         .index_keys()
         .into_iter()
-        .filter(|ik| !ik.key_prefix().is_some_and(|p| key.starts_with(&p)))
+        .filter(|ik| !ik.answered_by_key(key))
         .collect()
-}
-
-fn count_records(conn: &Connection, district: &str) -> Result<i64> {
-    conn.prepare_cached("SELECT COUNT(*) FROM records WHERE district = ?1")
-        .map_err(sql_err)?
-        .query_row(params![district], |r| r.get(0))
-        .map_err(sql_err)
-}
-
-/// Puts `items` in the order of `keys` (one key per item) in place: a district's records are
-/// hundreds of megabytes, so no second vector of them is built.
-fn sort_by_keys<T>(items: &mut [T], keys: &[String]) {
-    let mut order: Vec<usize> = (0..items.len()).collect();
-    order.sort_unstable_by(|&a, &b| keys[a].cmp(&keys[b]));
-    // Position j receives the item at order[j], one cycle of the permutation at a time.
-    for i in 0..order.len() {
-        if order[i] == usize::MAX {
-            continue;
-        }
-        let mut j = i;
-        loop {
-            let k = order[j];
-            order[j] = usize::MAX;
-            if k == i {
-                break;
-            }
-            items.swap(j, k);
-            j = k;
-        }
-    }
 }
 
 /// The first string after every string that starts with `prefix`.
@@ -433,16 +403,6 @@ fn query_many(conn: &Connection, district: &str, indexes: &[String]) -> Result<V
     Ok(records.into_values().collect())
 }
 
-#[cfg(test)]
-#[test]
-fn sort_by_keys_applies_the_permutation() {
-    let keys: Vec<String> = ["d", "a", "c", "b", "e", "a0"].map(String::from).to_vec();
-    let mut items: Vec<usize> = (0..keys.len()).collect();
-    sort_by_keys(&mut items, &keys);
-    let sorted: Vec<&str> = items.iter().map(|&i| keys[i].as_str()).collect();
-    assert_eq!(sorted, ["a", "a0", "b", "c", "d", "e"]);
-}
-
 #[async_trait]
 impl Directory for SqliteStore {
     async fn get(&self, district: &str, key: &RecordKey) -> Result<Option<Record>> {
@@ -491,33 +451,35 @@ impl Directory for SqliteStore {
     async fn count(&self, district: &str) -> Result<Option<u64>> {
         let district = district.to_string();
         with_conn(&self.conn, move |c| {
-            Ok(Some(
-                u64::try_from(count_records(c, &district)?).unwrap_or(0),
-            ))
+            let n: i64 = c
+                .prepare_cached("SELECT COUNT(*) FROM records WHERE district = ?1")
+                .map_err(sql_err)?
+                .query_row(params![district], |r| r.get(0))
+                .map_err(sql_err)?;
+            Ok(Some(u64::try_from(n).unwrap_or(0)))
         })
         .await
     }
 
     /// One sequential pass over the records table in storage order (`+district` keeps SQLite
-    /// off the key index, which would fetch each row at random), sorted by key in memory.
+    /// off the key index, which would fetch each row at random), sorted by key in memory. No
+    /// `COUNT(*)` to size it: `Snapshot` has just called `Directory::count`.
     async fn scan(&self, district: &str) -> Result<Vec<Record>> {
         let district = district.to_string();
         with_conn(&self.conn, move |c| {
-            // Sized up front: growing by doubling would hold up to twice the records.
-            let n = usize::try_from(count_records(c, &district)?).unwrap_or(0);
-            let mut keys = Vec::with_capacity(n);
-            let mut records = Vec::with_capacity(n);
             let mut stmt = c
                 .prepare_cached("SELECT key, body, version FROM records WHERE +district = ?1")
                 .map_err(sql_err)?;
+            let mut out = Vec::new();
             let mut rows = stmt.query(params![district]).map_err(sql_err)?;
             while let Some(r) = rows.next().map_err(sql_err)? {
-                keys.push(r.get::<_, String>(0).map_err(sql_err)?);
+                let key: String = r.get(0).map_err(sql_err)?;
                 let body: String = r.get(1).map_err(sql_err)?;
-                records.push(record_of(&body, r.get(2).map_err(sql_err)?)?);
+                out.push((key, record_of(&body, r.get(2).map_err(sql_err)?)?));
             }
-            sort_by_keys(&mut records, &keys);
-            Ok(records)
+            out.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+            // Collected in place: the pairs' buffer is reused for the records.
+            Ok(out.into_iter().map(|(_, r)| r).collect())
         })
         .await
     }
@@ -571,10 +533,7 @@ pub(crate) fn migrate_v3(tx: &Transaction<'_>) -> Result<()> {
         let mut out = Vec::new();
         for row in rows {
             let (d, ik, key): (String, String, String) = row.map_err(sql_err)?;
-            if IndexKey(ik.clone())
-                .key_prefix()
-                .is_some_and(|p| key.starts_with(&p))
-            {
+            if IndexKey(ik.clone()).answered_by_key(&key) {
                 out.push((d, ik, key));
             }
         }

@@ -220,7 +220,7 @@ fn keys_of(r: &Record) -> BTreeSet<String> {
     let keys: BTreeSet<String> = r
         .index_keys()
         .iter()
-        .filter(|k| !k.key_prefix().is_some_and(|p| key.as_str().starts_with(&p)))
+        .filter(|k| !k.answered_by_key(key.as_str()))
         .map(|k| k.as_str().to_string())
         .collect();
     assert!(
