@@ -10,6 +10,7 @@
 use app::secrets::{MemorySecrets, SecretStore};
 use chrono::{TimeZone, Utc};
 use domain::district::SourceConfig;
+use domain::report::Report;
 use lambda::fetch::{Budget, FetchEvent, FetchOutput, handle_within};
 use lambda::resume::Checkpoint;
 use lambda::{Config, Deps};
@@ -142,6 +143,22 @@ async fn drive(deps: &Deps) -> (FetchOutput, u32) {
             .unwrap()
             .is_empty()
     );
+    (out, invocations)
+}
+
+/// Runs a fetch one page per invocation, each continuation delivered once and in order.
+/// Returns the final output and the number of invocations.
+async fn drive_in_order(deps: &Deps) -> (FetchOutput, u32) {
+    let queue = deps.continuations.clone().unwrap();
+    let mut out = handle_within(deps, scheduled(), exhausted()).await.unwrap();
+    let mut invocations = 1;
+    while out.status == "fetching" {
+        let batch = queue.receive(1, Duration::from_secs(30)).await.unwrap();
+        queue.ack(&batch[0].receipt).await.unwrap();
+        let event: FetchEvent = serde_json::from_str(&batch[0].body).unwrap();
+        out = handle_within(deps, event, exhausted()).await.unwrap();
+        invocations += 1;
+    }
     (out, invocations)
 }
 
@@ -297,24 +314,12 @@ async fn a_fetch_with_time_left_stages_in_one_invocation() {
     );
 }
 
-#[tokio::test]
-async fn a_source_error_mid_fetch_fails_the_run_with_its_path() {
-    let faults = testkit::Faults {
-        unauthorized_at: Some(3),
-        ..testkit::Faults::default()
-    };
-    let (_server, source) = clever(50, faults).await;
+/// A page-by-page fetch of a fake Clever with `faults` that must fail: its report and the
+/// number of invocations.
+async fn failed_fetch(students: usize, faults: testkit::Faults) -> (Report, u32) {
+    let (_server, source) = clever(students, faults).await;
     let deps = deps(&source, TOKEN).await;
-    let queue = deps.continuations.clone().unwrap();
-    let mut out = handle_within(&deps, scheduled(), exhausted())
-        .await
-        .unwrap();
-    while out.status == "fetching" {
-        let batch = queue.receive(1, Duration::from_secs(30)).await.unwrap();
-        queue.ack(&batch[0].receipt).await.unwrap();
-        let event: FetchEvent = serde_json::from_str(&batch[0].body).unwrap();
-        out = handle_within(&deps, event, exhausted()).await.unwrap();
-    }
+    let (out, invocations) = drive_in_order(&deps).await;
     assert_eq!(out.status, "failed", "{out:?}");
     let report = deps
         .ports
@@ -323,6 +328,41 @@ async fn a_source_error_mid_fetch_fails_the_run_with_its_path() {
         .await
         .unwrap()
         .unwrap();
+    (report, invocations)
+}
+
+#[tokio::test]
+async fn a_source_error_mid_fetch_fails_the_run_with_its_path() {
+    let faults = testkit::Faults {
+        unauthorized_at: Some(3),
+        ..testkit::Faults::default()
+    };
+    let (report, _) = failed_fetch(50, faults).await;
     assert_eq!(report.reason, Some(domain::FailureReason::WrongCredentials));
     assert_eq!(report.errors[0].location, "/v3.1/users?limit=1000");
+}
+
+#[tokio::test]
+async fn a_next_link_that_loops_fails_a_fetch_continued_page_by_page() {
+    // More users than one page of 1000, so `users` has a second page that links back.
+    let faults = testkit::Faults {
+        loop_next: true,
+        ..testkit::Faults::default()
+    };
+    let (report, invocations) = failed_fetch(1200, faults).await;
+    assert!(invocations > 3, "one page per invocation: {invocations}");
+    assert_eq!(report.reason, Some(domain::FailureReason::InvalidInput));
+    assert_eq!(report.errors[0].code.as_str(), "invalid_response");
+    assert!(
+        report.errors[0]
+            .location
+            .starts_with("/v3.1/users?limit=1000&starting_after="),
+        "{:?}",
+        report.errors[0]
+    );
+    assert!(
+        report.errors[0].message.contains("paging loop"),
+        "{:?}",
+        report.errors[0]
+    );
 }

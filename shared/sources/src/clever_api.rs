@@ -24,7 +24,7 @@ use std::collections::HashSet;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
-use transport::{Pacer, Policy, exchange, json_error};
+use transport::{Fetched, Pacer, Policy, exchange, json_error};
 
 /// The endpoints read, in fetch order.
 pub const ENDPOINTS: [&str; 6] = [
@@ -40,7 +40,7 @@ pub const ENDPOINTS: [&str; 6] = [
 pub const MAX_PAGE_LIMIT: u32 = 10_000;
 
 /// Never follow more pages than this for one endpoint.
-const MAX_PAGES: usize = 100_000;
+pub const MAX_PAGES: usize = 100_000;
 
 /// How to reach one district's Clever data.
 #[derive(Clone)]
@@ -144,34 +144,23 @@ pub async fn fetch_pages(
     cfg: &CleverConfig,
     raw: &mut dyn RawSink,
 ) -> Result<CleverPages, SourceError> {
-    if cfg.version != "v3.0" && cfg.version != "v3.1" {
-        return Err(SourceError::invalid(Issue::error(
-            IssueCode::InvalidResponse,
-            Location::api(&cfg.base_url),
-            format!(
-                "unsupported Clever API version {:?} (use v3.0 or v3.1)",
-                cfg.version
-            ),
-        )));
-    }
-    let mut session = Session {
-        cfg,
-        base: cfg.base_url.trim_end_matches('/').to_string(),
-        client: transport::client(cfg.request_timeout)?,
-        pacer: Pacer::new(cfg.policy()),
-        limit: cfg.page_limit.clamp(1, MAX_PAGE_LIMIT),
-    };
+    let mut client = Client::new(cfg)?;
     Ok(CleverPages {
-        districts: session.endpoint("districts", raw).await?,
-        schools: session.endpoint("schools", raw).await?,
-        users: session.endpoint("users", raw).await?,
-        sections: session.endpoint("sections", raw).await?,
-        terms: session.endpoint("terms", raw).await?,
-        courses: session.endpoint("courses", raw).await?,
+        districts: client.endpoint("districts", raw).await?,
+        schools: client.endpoint("schools", raw).await?,
+        users: client.endpoint("users", raw).await?,
+        sections: client.endpoint("sections", raw).await?,
+        terms: client.endpoint("terms", raw).await?,
+        courses: client.endpoint("courses", raw).await?,
     })
 }
 
-struct Session<'a> {
+/// One HTTP session with the Clever API: bearer-authorised GETs, paced and retried.
+/// [`fetch_pages`] reads whole endpoints through it; a caller that pages on its own (the
+/// Lambda fetch that checkpoints between invocations) uses [`Client::first_path`],
+/// [`Client::get`] and [`Client::next_path`], so both read the same pages and stop at the same
+/// place.
+pub struct Client<'a> {
     cfg: &'a CleverConfig,
     base: String,
     client: reqwest::Client,
@@ -179,13 +168,70 @@ struct Session<'a> {
     limit: u32,
 }
 
-impl Session<'_> {
+impl<'a> Client<'a> {
+    /// A session; an unsupported API version is an error before any request.
+    pub fn new(cfg: &'a CleverConfig) -> Result<Self, SourceError> {
+        if cfg.version != "v3.0" && cfg.version != "v3.1" {
+            return Err(SourceError::invalid(Issue::error(
+                IssueCode::InvalidResponse,
+                Location::api(&cfg.base_url),
+                format!(
+                    "unsupported Clever API version {:?} (use v3.0 or v3.1)",
+                    cfg.version
+                ),
+            )));
+        }
+        Ok(Self {
+            cfg,
+            base: cfg.base_url.trim_end_matches('/').to_string(),
+            client: transport::client(cfg.request_timeout)?,
+            pacer: Pacer::new(cfg.policy()),
+            limit: cfg.page_limit.clamp(1, MAX_PAGE_LIMIT),
+        })
+    }
+
+    /// The request path of `endpoint`'s first page.
+    pub fn first_path(&self, endpoint: &str) -> String {
+        format!("/{}/{endpoint}?limit={}", self.cfg.version, self.limit)
+    }
+
+    /// One GET of `path` (below the server root) with the bearer token.
+    pub async fn get(&mut self, path: &str) -> Result<Fetched, SourceError> {
+        let url = format!("{}{path}", self.base);
+        let (client, token) = (&self.client, &self.cfg.token);
+        self.pacer
+            .run(path, || exchange(client.get(&url).bearer_auth(token)))
+            .await
+    }
+
+    /// The path of the page after `page` (read at `path`): `None` when `page` is the last (no
+    /// records, or no `next` link). An error when the link leaves the base URL or points to a
+    /// page already read (`seen`, which the new path joins).
+    pub fn next_path<T>(
+        &self,
+        path: &str,
+        page: &model::ListResponse<T>,
+        seen: &mut HashSet<String>,
+    ) -> Result<Option<String>, SourceError> {
+        let Some(uri) = page.next_uri().filter(|_| !page.data.is_empty()) else {
+            return Ok(None);
+        };
+        let rel = self.relative(path, uri)?;
+        if !seen.insert(rel.clone()) {
+            return Err(invalid_response(
+                path,
+                "the next link points to a page already read (paging loop)",
+            ));
+        }
+        Ok(Some(rel))
+    }
+
     async fn endpoint<T: DeserializeOwned>(
         &mut self,
         endpoint: &str,
         raw: &mut dyn RawSink,
     ) -> Result<Vec<Page<T>>, SourceError> {
-        let first = format!("/{}/{endpoint}?limit={}", self.cfg.version, self.limit);
+        let first = self.first_path(endpoint);
         let mut seen: HashSet<String> = HashSet::from([first.clone()]);
         let mut next = Some(first);
         let mut pages = Vec::new();
@@ -194,12 +240,7 @@ impl Session<'_> {
             if pages.len() >= MAX_PAGES {
                 return Err(invalid_response(&path, "too many pages; giving up"));
             }
-            let url = format!("{}{path}", self.base);
-            let (client, token) = (&self.client, &self.cfg.token);
-            let fetched = self
-                .pacer
-                .run(&path, || exchange(client.get(&url).bearer_auth(token)))
-                .await?;
+            let fetched = self.get(&path).await?;
             raw.put(
                 format!("clever/{endpoint}/{:04}.json", pages.len() + 1),
                 fetched.body.clone(),
@@ -207,18 +248,7 @@ impl Session<'_> {
             .await?;
             let body: model::ListResponse<T> = parse_page(&path, &fetched.body)?;
             records += body.data.len();
-            if !body.data.is_empty()
-                && let Some(uri) = body.next_uri()
-            {
-                let rel = self.relative(&path, uri)?;
-                if !seen.insert(rel.clone()) {
-                    return Err(invalid_response(
-                        &path,
-                        "the next link points to a page already read (paging loop)",
-                    ));
-                }
-                next = Some(rel);
-            }
+            next = self.next_path(&path, &body, &mut seen)?;
             pages.push(Page { path, body });
         }
         tracing::info!(endpoint, pages = pages.len(), records, "endpoint read");

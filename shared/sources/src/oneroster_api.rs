@@ -11,6 +11,7 @@ pub mod model;
 pub mod oauth;
 
 pub use crate::clever_api::transport::{Clock, SystemClock};
+pub use model::COLLECTIONS;
 pub use oauth::SignatureMethod;
 
 use crate::clever_api::transport::{self, Fetched, Pacer, Policy, exchange, json_error};
@@ -29,9 +30,6 @@ use std::time::Duration;
 
 /// The REST base below the server root.
 pub const API_PREFIX: &str = "/ims/oneroster/v1p1";
-
-/// Never read more pages than this from one collection.
-const MAX_PAGES: usize = 100_000;
 
 /// How requests are authorised.
 #[derive(Clone)]
@@ -151,19 +149,15 @@ pub async fn fetch(cfg: &OneRosterConfig, raw: &mut dyn RawSink) -> Result<Roste
     from_pages(&pages)
 }
 
+/// Never read more pages than this from one collection.
+pub const MAX_PAGES: usize = 100_000;
+
 /// Fetches every page of every collection (stored verbatim in `raw`), without converting.
 pub async fn fetch_pages(
     cfg: &OneRosterConfig,
     raw: &mut dyn RawSink,
 ) -> Result<OneRosterPages, SourceError> {
-    let mut s = Session {
-        cfg,
-        base: cfg.base_url.trim_end_matches('/').to_string(),
-        client: transport::client(cfg.timeout)?,
-        pacer: Pacer::new(cfg.policy()),
-        token: None,
-        limit: cfg.page_limit.max(1),
-    };
+    let mut s = Client::new(cfg)?;
     Ok(OneRosterPages {
         orgs: s.collection("orgs", raw).await?,
         academic_sessions: s.collection("academicSessions", raw).await?,
@@ -181,7 +175,11 @@ struct Token {
     refresh_at: Option<u64>,
 }
 
-struct Session<'a> {
+/// One HTTP session with a OneRoster server: authorised GETs, paced and retried. [`fetch_pages`]
+/// reads whole collections through it; a caller that pages on its own (the Lambda fetch that
+/// checkpoints between invocations) uses [`Client::page_path`], [`Client::get`] and
+/// [`Paging`], so both read the same pages and stop at the same place.
+pub struct Client<'a> {
     cfg: &'a OneRosterConfig,
     base: String,
     client: reqwest::Client,
@@ -190,18 +188,105 @@ struct Session<'a> {
     limit: u32,
 }
 
-impl Session<'_> {
+/// The paging rules of one collection, fed page by page: loop detection on `sourcedId`s and
+/// the end of the collection.
+#[derive(Debug, Default)]
+pub struct Paging {
+    /// Records read so far (the next page's offset).
+    pub offset: u64,
+    seen: HashSet<String>,
+}
+
+impl Paging {
+    /// Resumes a collection whose pages so far carried these records.
+    pub fn resume<'v>(records: impl IntoIterator<Item = &'v serde_json::Value>) -> Self {
+        let mut p = Self::default();
+        for v in records {
+            p.offset += 1;
+            if let Some(id) = v.get("sourcedId").and_then(|i| i.as_str())
+                && !id.is_empty()
+            {
+                p.seen.insert(id.to_string());
+            }
+        }
+        p
+    }
+
+    /// Takes in one page (`records`, read at `path` with `limit` and `fetched`'s headers).
+    /// `Ok(true)`: the collection is complete. An error when the page only repeats records
+    /// already read (a server that ignores `offset`).
+    pub fn page(
+        &mut self,
+        path: &str,
+        limit: u32,
+        fetched: &Fetched,
+        records: &[serde_json::Value],
+    ) -> Result<bool, SourceError> {
+        let total = fetched
+            .headers
+            .get("x-total-count")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        let n = records.len();
+        if n > 0 {
+            let mut fresh = 0usize;
+            for v in records {
+                let id = v.get("sourcedId").and_then(|i| i.as_str()).unwrap_or("");
+                if id.is_empty() || self.seen.insert(id.to_string()) {
+                    fresh += 1;
+                }
+            }
+            if fresh == 0 {
+                return Err(invalid_response(
+                    path,
+                    "the page repeats records already read (the server ignores offset)",
+                ));
+            }
+        }
+        self.offset += n as u64;
+        // A full page is never the last on the word of `X-Total-Count` alone (servers send
+        // totals that are too low): the next page, empty or short, ends the collection. A
+        // short page ends it unless the total says more is coming (a server capping `limit`).
+        Ok(match total {
+            _ if n == 0 => true,
+            _ if n >= limit as usize => false,
+            Some(t) => self.offset >= t,
+            None => true,
+        })
+    }
+}
+
+impl<'a> Client<'a> {
+    pub fn new(cfg: &'a OneRosterConfig) -> Result<Self, SourceError> {
+        Ok(Self {
+            cfg,
+            base: cfg.base_url.trim_end_matches('/').to_string(),
+            client: transport::client(cfg.timeout)?,
+            pacer: Pacer::new(cfg.policy()),
+            token: None,
+            limit: cfg.page_limit.max(1),
+        })
+    }
+
+    /// The page size asked for.
+    pub fn limit(&self) -> u32 {
+        self.limit
+    }
+
+    /// The request path of collection `name`'s page at `offset`.
+    pub fn page_path(&self, name: &str, offset: u64) -> String {
+        format!("{API_PREFIX}/{name}?limit={}&offset={offset}", self.limit)
+    }
+
     async fn collection<T: DeserializeOwned>(
         &mut self,
         name: &str,
         raw: &mut dyn RawSink,
     ) -> Result<Vec<Page<T>>, SourceError> {
         let mut pages = Vec::new();
-        let mut offset: u64 = 0;
-        let mut seen: HashSet<String> = HashSet::new();
-        let mut records = 0usize;
+        let mut paging = Paging::default();
         loop {
-            let path = format!("{API_PREFIX}/{name}?limit={}&offset={offset}", self.limit);
+            let path = self.page_path(name, paging.offset);
             if pages.len() >= MAX_PAGES {
                 return Err(invalid_response(&path, "too many pages; giving up"));
             }
@@ -211,29 +296,9 @@ impl Session<'_> {
                 fetched.body.clone(),
             )
             .await?;
-            let total = fetched
-                .headers
-                .get("x-total-count")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.trim().parse::<u64>().ok());
             let values = parse_envelope(&path, name, &fetched.body)?;
-            let n = values.len();
-            if n > 0 {
-                let mut fresh = 0usize;
-                for v in &values {
-                    let id = v.get("sourcedId").and_then(|i| i.as_str()).unwrap_or("");
-                    if id.is_empty() || seen.insert(id.to_string()) {
-                        fresh += 1;
-                    }
-                }
-                if fresh == 0 {
-                    return Err(invalid_response(
-                        &path,
-                        "the page repeats records already read (the server ignores offset)",
-                    ));
-                }
-            }
-            let mut typed = Vec::with_capacity(n);
+            let done = paging.page(&path, self.limit, &fetched, &values)?;
+            let mut typed = Vec::with_capacity(values.len());
             for (i, v) in values.into_iter().enumerate() {
                 typed.push(serde_json::from_value(v).map_err(|e| {
                     SourceError::invalid(Issue::error(
@@ -247,17 +312,6 @@ impl Session<'_> {
                 path,
                 records: typed,
             });
-            records += n;
-            offset += n as u64;
-            // A full page is never the last on the word of `X-Total-Count` alone (servers send
-            // totals that are too low): the next page, empty or short, ends the collection. A
-            // short page ends it unless the total says more is coming (a server capping `limit`).
-            let done = match total {
-                _ if n == 0 => true,
-                _ if n >= self.limit as usize => false,
-                Some(t) => offset >= t,
-                None => true,
-            };
             if done {
                 break;
             }
@@ -265,14 +319,14 @@ impl Session<'_> {
         tracing::info!(
             collection = name,
             pages = pages.len(),
-            records,
+            records = paging.offset,
             "collection read"
         );
         Ok(pages)
     }
 
     /// One authorised GET of `path` (below the server root), with one token refresh on 401.
-    async fn get(&mut self, path: &str) -> Result<Fetched, SourceError> {
+    pub async fn get(&mut self, path: &str) -> Result<Fetched, SourceError> {
         let url = url::Url::parse(&format!("{}{path}", self.base)).map_err(|_| {
             SourceError::invalid(Issue::error(
                 IssueCode::InvalidResponse,
