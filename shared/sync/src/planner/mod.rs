@@ -33,6 +33,7 @@ use domain::{
 };
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::rc::Rc;
 
 /// Everything a school plan depends on besides the shard and the directory: the run, the
 /// district-wide facts computed at staging, and what this shard owns.
@@ -352,7 +353,9 @@ struct SchoolPlanner<'a> {
     /// The shard's `owned` and `contact_staff` (see [`PlanContext`]).
     owned: &'a BTreeSet<String>,
     contact_staff: &'a BTreeMap<String, String>,
-    resolved: BTreeMap<(PersonKind, String), Resolution>,
+    /// Memoised [`SchoolPlanner::resolve`] answers per person kind (student, staff, guardian),
+    /// shared: every enrollment and guardian link asks again.
+    resolved: [HashMap<String, Rc<Resolution>>; 3],
     changes: Vec<Change>,
     warnings: Vec<Issue>,
 }
@@ -390,7 +393,7 @@ pub fn plan_shard(
         dir_school,
         owned,
         contact_staff,
-        resolved: BTreeMap::new(),
+        resolved: Default::default(),
         changes: Vec::new(),
         warnings: Vec::new(),
     };
@@ -602,9 +605,13 @@ impl<'a> SchoolPlanner<'a> {
     }
 
     /// The directory id a feed person maps to (memoised; the same answer in every shard).
-    fn resolve(&mut self, kind: PersonKind, source_id: &str) -> Option<Resolution> {
-        let k = (kind, source_id.to_string());
-        if let Some(r) = self.resolved.get(&k) {
+    fn resolve(&mut self, kind: PersonKind, source_id: &str) -> Option<Rc<Resolution>> {
+        let slot = match kind {
+            PersonKind::Student => 0,
+            PersonKind::Staff => 1,
+            PersonKind::Guardian => 2,
+        };
+        if let Some(r) = self.resolved[slot].get(source_id) {
             return Some(r.clone());
         }
         let feed = self.feed_ref(kind, source_id)?;
@@ -616,7 +623,8 @@ impl<'a> SchoolPlanner<'a> {
             kind,
             source_id,
         );
-        self.resolved.insert(k, r.clone());
+        let r = Rc::new(r);
+        self.resolved[slot].insert(source_id.to_string(), r.clone());
         Some(r)
     }
 
