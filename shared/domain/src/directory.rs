@@ -377,7 +377,15 @@ impl IndexKey {
     /// True when a record with key `key` that carries this index key is found by
     /// [`IndexKey::key_prefix`] alone (a store need not keep an index entry for it).
     pub fn answered_by_key(&self, key: &str) -> bool {
-        self.key_prefix().is_some_and(|p| key.starts_with(&p))
+        // `key.starts_with(&self.key_prefix())`, without building the prefix.
+        if let Some(kind) = self.0.strip_prefix("kind#") {
+            return Record::key_prefix_of_kind(kind).is_some_and(|p| key.starts_with(p));
+        }
+        self.0.strip_prefix("classroom#").is_some_and(|classroom| {
+            key.strip_prefix("enrollment#")
+                .and_then(|rest| rest.strip_prefix(classroom))
+                .is_some_and(|rest| rest.starts_with('#'))
+        })
     }
 }
 

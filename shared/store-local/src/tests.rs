@@ -612,18 +612,11 @@ async fn keys_of_query(s: &SqliteStore, index: &str, page: usize) -> Vec<String>
 }
 
 #[tokio::test]
-async fn indexes_answered_by_key_order_stay_exact_when_ids_contain_the_separator() {
+async fn no_index_rows_for_keys_the_record_key_answers_even_when_ids_contain_the_separator() {
     let dir = tmp();
     let s = SqliteStore::open(dir.path().join(DB_FILE)).unwrap();
     // Classroom "a"'s key range "enrollment#a#" also holds classroom "a#b"'s enrollments.
-    let records = [
-        enrollment("a", "p1"),
-        enrollment("a#b", "p2"),
-        enrollment("a", "p3"),
-        enrollment("a#b", "p1"),
-        enrollment("ab", "p4"),
-        student("a", "s1", "sis-1"),
-    ];
+    let records = conformance::separator_records();
     let writes: Vec<Write> = records
         .iter()
         .map(|r| Write::Put {
@@ -632,34 +625,8 @@ async fn indexes_answered_by_key_order_stay_exact_when_ids_contain_the_separator
         })
         .collect();
     s.write("d", &writes).await.unwrap();
-    for page in [1, 2, 10] {
-        assert_eq!(
-            keys_of_query(&s, "classroom#a", page).await,
-            ["enrollment#a#p1", "enrollment#a#p3"],
-            "pages of {page}"
-        );
-        assert_eq!(
-            keys_of_query(&s, "classroom#a#b", page).await,
-            ["enrollment#a#b#p1", "enrollment#a#b#p2"]
-        );
-        assert_eq!(keys_of_query(&s, "kind#enrollment", page).await.len(), 5);
-        assert_eq!(keys_of_query(&s, "kind#person", page).await, ["person#a"]);
-    }
-    let many = s
-        .query_many(
-            "d",
-            &[
-                domain::directory::IndexKey::of_classroom("a"),
-                domain::directory::IndexKey::of_person("p1"),
-            ],
-        )
-        .await
-        .unwrap();
-    let keys: Vec<String> = many.iter().map(|r| r.key().0).collect();
-    assert_eq!(
-        keys,
-        ["enrollment#a#b#p1", "enrollment#a#p1", "enrollment#a#p3"]
-    );
+    // The answers themselves are the conformance suite's (`ids_containing_the_separator`);
+    // here: SQLite stores no `idx` row for the keys the record keys answer.
     for r in &records {
         assert_eq!(
             index_rows(&dir.path().join(DB_FILE), "d", &r.key()),

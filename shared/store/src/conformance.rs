@@ -1081,6 +1081,76 @@ pub async fn directory(d: &dyn Directory) {
             .all(|r| !all.contains(r)),
         "scan of another district does not see this one"
     );
+    ids_containing_the_separator(d).await;
+}
+
+/// Enrollments of classrooms `a`, `a#b` and `ab`, and a student `a`: ids that contain or
+/// share the key separator `#` (see `ids_containing_the_separator`).
+pub fn separator_records() -> Vec<Record> {
+    let enrollment = |classroom: &str, person: &str| {
+        Record::Enrollment(Enrollment {
+            classroom_id: classroom.into(),
+            person_id: person.into(),
+            role: MemberRole::Student,
+            primary: false,
+            managed: true,
+            version: 0,
+        })
+    };
+    vec![
+        enrollment("a", "p1"),
+        enrollment("a#b", "p2"),
+        enrollment("a", "p3"),
+        enrollment("a#b", "p1"),
+        enrollment("ab", "p4"),
+        student("a", "s1", "x-a"),
+    ]
+}
+
+/// Ids may contain `#`, the separator of record and index keys: classroom `a`'s enrollments
+/// (`enrollment#a#…`) share a key prefix with classroom `a#b`'s (`enrollment#a#b#…`), and
+/// `classroom#a` must still answer only its own (the key-prefix reads of the SQLite adapter and
+/// the snapshot).
+async fn ids_containing_the_separator(d: &dyn Directory) {
+    let a = unique("district-sep");
+    let records = separator_records();
+    let writes: Vec<Write> = records.iter().map(|r| put(r, None)).collect();
+    let out = ok(d.write(&a, &writes).await, "write");
+    assert!(out.iter().all(|o| *o == WriteOutcome::Written), "{out:?}");
+    let names = |rs: Vec<Record>| -> Vec<String> { rs.iter().map(|r| r.key().0).collect() };
+    for page in [1, 2, 10] {
+        assert_eq!(
+            names(query_all(d, &a, &IndexKey::of_classroom("a"), page).await),
+            ["enrollment#a#p1", "enrollment#a#p3"],
+            "classroom#a by pages of {page}"
+        );
+        assert_eq!(
+            names(query_all(d, &a, &IndexKey::of_classroom("a#b"), page).await),
+            ["enrollment#a#b#p1", "enrollment#a#b#p2"],
+            "classroom#a#b by pages of {page}"
+        );
+        assert_eq!(
+            query_all(d, &a, &IndexKey::kind("enrollment"), page)
+                .await
+                .len(),
+            5
+        );
+    }
+    let many = ok(
+        d.query_many(
+            &a,
+            &[IndexKey::of_classroom("a"), IndexKey::of_person("p1")],
+        )
+        .await,
+        "query_many",
+    );
+    let mut got = names(many);
+    got.sort();
+    assert_eq!(
+        got,
+        ["enrollment#a#b#p1", "enrollment#a#p1", "enrollment#a#p3"],
+        "query_many over a key-prefix index and a stored one, each record once"
+    );
 }
 
 // =============================================================================================

@@ -16,6 +16,7 @@
 use crate::{Directory, Result, Write, WriteOutcome};
 use async_trait::async_trait;
 use domain::directory::{IndexKey, Record, RecordKey};
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -46,11 +47,15 @@ impl Frozen {
             pairs.dedup_by(|a, b| a.0 == b.0);
             (keys, records) = pairs.into_iter().unzip();
         }
+        // Index keys a record's own key answers (`kind#…`, an enrollment's classroom) are not
+        // stored: [`Frozen::positions`] finds them in the sorted keys.
         let mut index: HashMap<IndexKey, Vec<u32>> = HashMap::new();
-        for (i, r) in records.iter().enumerate() {
+        for (i, (k, r)) in keys.iter().zip(&records).enumerate() {
             let pos = u32::try_from(i).unwrap_or(u32::MAX);
             for ik in r.index_keys() {
-                index.entry(ik).or_default().push(pos);
+                if !ik.answered_by_key(k.as_str()) {
+                    index.entry(ik).or_default().push(pos);
+                }
             }
         }
         Self {
@@ -64,8 +69,30 @@ impl Frozen {
         self.keys.binary_search(key).ok()
     }
 
-    fn positions(&self, index: &IndexKey) -> &[u32] {
-        self.index.get(index).map(Vec::as_slice).unwrap_or_default()
+    /// Positions of the records carrying `index`, ascending: the stored entries, merged with
+    /// the records in the key range of `index`'s key prefix that carry it (an id may contain
+    /// `#`, so a key in the range need not carry it).
+    fn positions(&self, index: &IndexKey) -> Cow<'_, [u32]> {
+        let stored = self.index.get(index).map(Vec::as_slice).unwrap_or_default();
+        let Some(prefix) = index.key_prefix() else {
+            return Cow::Borrowed(stored);
+        };
+        // Every record of kind K carries `kind#K`; a `classroom#…` key is checked.
+        let every = index.as_str().starts_with("kind#");
+        let start = self.keys.partition_point(|k| k.as_str() < prefix.as_str());
+        let mut out: Vec<u32> = self.keys[start..]
+            .iter()
+            .take_while(|k| k.as_str().starts_with(prefix.as_str()))
+            .enumerate()
+            .filter(|&(i, _)| every || self.records[start + i].index_keys().contains(index))
+            .map(|(i, _)| u32::try_from(start + i).unwrap_or(u32::MAX))
+            .collect();
+        if !stored.is_empty() {
+            out.extend_from_slice(stored);
+            out.sort_unstable();
+            out.dedup();
+        }
+        Cow::Owned(out)
     }
 
     pub fn get(&self, key: &RecordKey) -> Option<&Record> {
@@ -74,9 +101,8 @@ impl Frozen {
 
     /// Records carrying `index`, in key order.
     pub fn by_index<'a>(&'a self, index: &IndexKey) -> impl Iterator<Item = &'a Record> + 'a {
-        self.positions(index)
-            .iter()
-            .map(|&p| &self.records[p as usize])
+        let positions = self.positions(index);
+        (0..positions.len()).map(move |i| &self.records[positions[i] as usize])
     }
 
     /// Every record, in key order.
@@ -197,7 +223,7 @@ impl Directory for Snapshot {
         };
         let mut positions: Vec<u32> = indexes
             .iter()
-            .flat_map(|ik| l.positions(ik).iter().copied())
+            .flat_map(|ik| l.positions(ik).into_owned())
             .collect();
         positions.sort_unstable();
         positions.dedup();
