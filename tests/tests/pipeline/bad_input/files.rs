@@ -184,6 +184,37 @@ fn student_synced(ctx: &Ctx, d: &[Record]) -> Result<(), String> {
     })
 }
 
+/// The enrolled student of [`student_synced`] is a member of exactly the sections the clean feed
+/// gives it: a dangling enrollment row added no membership and took none away.
+fn student_keeps_its_feed_sections(ctx: &Ctx, d: &[Record]) -> Result<(), String> {
+    let (student, _) = enrolled_student(&ctx.roster);
+    let want: std::collections::BTreeSet<&str> = ctx
+        .roster
+        .enrollments
+        .iter()
+        .filter(|e| e.user_id == student)
+        .map(|e| e.section_id.as_str())
+        .collect();
+    let p = person(d, &student).ok_or_else(|| format!("student {student} is missing"))?;
+    let mut got = std::collections::BTreeSet::new();
+    for r in d {
+        if let Record::Enrollment(e) = r
+            && e.person_id == p.id
+        {
+            let c = d.iter().find_map(|r| match r {
+                Record::Classroom(c) if c.id == e.classroom_id => Some(c),
+                _ => None,
+            });
+            let c =
+                c.ok_or_else(|| format!("enrollment in a missing classroom {}", e.classroom_id))?;
+            got.extend(c.section_ids.iter().map(String::as_str));
+        }
+    }
+    ensure(got == want, || {
+        format!("student {student} is in sections {got:?}, the feed gives {want:?}")
+    })
+}
+
 /// The student on the first data row of the writer's per-student files (`demographics.csv`,
 /// Clever `students.csv`): the roster's first student.
 fn first_row_student(ctx: &Ctx, d: &[Record]) -> Result<domain::directory::Person, String> {
@@ -359,7 +390,10 @@ fn oneroster_cases() -> Vec<Case> {
             },
             warnings(
                 &[("dangling_reference", "enrollments.csv:2:4")],
-                student_synced,
+                |ctx, d| {
+                    ensure(classroom(d, "NOPE").is_none(), || "NOPE exists".into())?;
+                    student_keeps_its_feed_sections(ctx, d)
+                },
             ),
         ),
         case(
@@ -724,7 +758,10 @@ fn clever_csv_cases() -> Vec<Case> {
             },
             warnings(
                 &[("dangling_reference", "enrollments.csv:2:2")],
-                student_synced,
+                |ctx, d| {
+                    ensure(classroom(d, "NOPE").is_none(), || "NOPE exists".into())?;
+                    student_keeps_its_feed_sections(ctx, d)
+                },
             ),
         ),
         case(
