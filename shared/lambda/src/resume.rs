@@ -407,16 +407,22 @@ async fn oneroster_page(
     put_raw(objects, cp, e, &fetched.body).await?;
     let page: oneroster_api::Page<serde_json::Value> =
         oneroster_api::parse_page(&path, name, &fetched.body)?;
-    if paging.as_ref().map(|(i, _)| *i) != Some(e) {
-        let mut records = Vec::new();
-        for (p, body) in stored(objects, cp, e).await? {
-            records
-                .extend(oneroster_api::parse_page::<serde_json::Value>(&p, name, &body)?.records);
+    let state = match paging {
+        Some((i, state)) if *i == e => state,
+        _ => {
+            // A resumed collection: the ids of its stored pages, one page at a time.
+            let mut state = oneroster_api::Paging::default();
+            for (i, p) in cp.paths[e].iter().enumerate() {
+                let key = cp.raw_key(e, i + 1);
+                let body = objects
+                    .get(&key)
+                    .await
+                    .map_err(|err| store_error(&key, err))?;
+                let read = oneroster_api::parse_page::<serde_json::Value>(p, name, &body)?;
+                state.already_read(&read.records);
+            }
+            &mut paging.insert((e, state)).1
         }
-        *paging = Some((e, oneroster_api::Paging::resume(&records)));
-    }
-    let Some((_, state)) = paging.as_mut() else {
-        return Err(invalid_response(&path, "no paging state"));
     };
     let done = state.page(&path, client.limit(), &fetched, &page.records)?;
     oneroster_check(name, &path, &fetched.body)?;

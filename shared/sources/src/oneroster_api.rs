@@ -198,18 +198,17 @@ pub struct Paging {
 }
 
 impl Paging {
-    /// Resumes a collection whose pages so far carried these records.
-    pub fn resume<'v>(records: impl IntoIterator<Item = &'v serde_json::Value>) -> Self {
-        let mut p = Self::default();
-        for v in records {
-            p.offset += 1;
-            if let Some(id) = v.get("sourcedId").and_then(|i| i.as_str())
-                && !id.is_empty()
-            {
-                p.seen.insert(id.to_string());
-            }
-        }
-        p
+    /// Takes in the records of a page read before (resuming a collection page by page), without
+    /// the checks of [`Paging::page`].
+    pub fn already_read(&mut self, records: &[serde_json::Value]) {
+        self.offset += records.len() as u64;
+        self.seen.extend(
+            records
+                .iter()
+                .filter_map(|v| v.get("sourcedId").and_then(|i| i.as_str()))
+                .filter(|id| !id.is_empty())
+                .map(str::to_string),
+        );
     }
 
     /// Takes in one page (`records`, read at `path` with `limit` and `fetched`'s headers).

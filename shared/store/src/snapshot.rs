@@ -221,10 +221,10 @@ impl Directory for Snapshot {
         let Some(l) = self.load(district).await? else {
             return self.inner.query_many(district, indexes).await;
         };
-        let mut positions: Vec<u32> = indexes
-            .iter()
-            .flat_map(|ik| l.positions(ik).into_owned())
-            .collect();
+        let mut positions: Vec<u32> = Vec::new();
+        for ik in indexes {
+            positions.extend_from_slice(&l.positions(ik));
+        }
         positions.sort_unstable();
         positions.dedup();
         Ok(positions
