@@ -14,10 +14,10 @@ cd "$(dirname "$0")/.."
 STUDENTS=300
 TOLERANCE_PCT=25
 # scenario=instructions, measured with `rostersync bench sync --students 300 --runs 1
-# --instructions` (debug build, 2026-11-29, commit 13b82e7).
-BASELINE="first sync=1545463320
-next night=973702755
-no change=924650097"
+# --instructions` (debug build, 2026-11-29, mimalloc and the snapshot prefetch).
+BASELINE="first sync=1502316740
+next night=947169472
+no change=899550042"
 
 if ! command -v valgrind >/dev/null; then
   echo "perf-check: installing valgrind"

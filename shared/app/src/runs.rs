@@ -161,10 +161,34 @@ pub async fn sync_once(
     district_id: &str,
     dry_run: bool,
 ) -> Result<Report, RunError> {
-    match start(ports, secrets, district_id, dry_run).await? {
+    let (snap_ports, snapshot) = sync::pipeline::snapshot_ports(ports);
+    // Planning starts by copying the district's directory into memory: load it on another
+    // core while the source is read and staged. Staging writes nothing to the directory, and
+    // its one read (the district's schools) goes straight to it, not waiting for the copy.
+    let prefetch = tokio::spawn({
+        let snapshot = snapshot.clone();
+        let district = district_id.to_string();
+        async move { snapshot.prefetch(&district).await }
+    });
+    let started = start(ports, secrets, district_id, dry_run).await;
+    if !matches!(started, Ok(Started::Staged(_))) {
+        prefetch.abort();
+        snapshot.release();
+    }
+    match started? {
         Started::Ended(report) => Ok(*report),
         Started::Staged(run) => {
-            Ok(sync::pipeline::run_local(ports, &run.district, &run.run_id).await?)
+            // Joined so that planning waits on this one load rather than starting a second.
+            let waited = std::time::Instant::now();
+            let _ = prefetch.await;
+            tracing::info!(
+                waited_ms = waited.elapsed().as_millis() as u64,
+                "directory snapshot ready"
+            );
+            Ok(
+                sync::pipeline::run_local_on(&snap_ports, &snapshot, &run.district, &run.run_id)
+                    .await?,
+            )
         }
     }
 }

@@ -80,6 +80,46 @@ fn record_of(body: &str, version: i64) -> Result<Record> {
     Ok(r)
 }
 
+/// The records of `rows` (key, JSON body, version), in their order, decoded on every core;
+/// each row's strings are freed once decoded.
+fn decode_records(mut rows: Vec<(String, String, i64)>) -> Result<Vec<Record>> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let per = rows.len().div_ceil(threads).max(4096);
+    let mut chunks = Vec::new();
+    while rows.len() > per {
+        chunks.push(rows.split_off(rows.len() - per));
+    }
+    chunks.push(rows);
+    chunks.reverse();
+    let decoded: Vec<Result<Vec<Record>>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = chunks
+            .into_iter()
+            .map(|chunk| {
+                scope.spawn(move || {
+                    chunk
+                        .into_iter()
+                        .map(|(_, body, version)| record_of(&body, version))
+                        .collect::<Result<Vec<Record>>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join().unwrap_or_else(|_| {
+                    Err(StoreError::Permanent("record decoding panicked".into()))
+                })
+            })
+            .collect()
+    });
+    let parts = decoded.into_iter().collect::<Result<Vec<_>>>()?;
+    let mut out = Vec::with_capacity(parts.iter().map(Vec::len).sum());
+    for part in parts {
+        out.extend(part);
+    }
+    Ok(out)
+}
+
 // ---------------------------------------------------------------------------------------------
 // Directory
 
@@ -463,25 +503,32 @@ impl Directory for SqliteStore {
 
     /// One sequential pass over the records table in storage order (`+district` keeps SQLite
     /// off the key index, which would fetch each row at random), sorted by key in memory. No
-    /// `COUNT(*)` to size it: `Snapshot` has just called `Directory::count`.
+    /// `COUNT(*)` to size it: `Snapshot` has just called `Directory::count`. The connection is
+    /// held only to copy the rows out; their JSON is decoded after, on every core.
     async fn scan(&self, district: &str) -> Result<Vec<Record>> {
         let district = district.to_string();
-        with_conn(&self.conn, move |c| {
+        let mut rows = with_conn(&self.conn, move |c| {
             let mut stmt = c
                 .prepare_cached("SELECT key, body, version FROM records WHERE +district = ?1")
                 .map_err(sql_err)?;
-            let mut out = Vec::new();
+            let mut out: Vec<(String, String, i64)> = Vec::new();
             let mut rows = stmt.query(params![district]).map_err(sql_err)?;
             while let Some(r) = rows.next().map_err(sql_err)? {
-                let key: String = r.get(0).map_err(sql_err)?;
-                let body: String = r.get(1).map_err(sql_err)?;
-                out.push((key, record_of(&body, r.get(2).map_err(sql_err)?)?));
+                out.push((
+                    r.get(0).map_err(sql_err)?,
+                    r.get(1).map_err(sql_err)?,
+                    r.get(2).map_err(sql_err)?,
+                ));
             }
-            out.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-            // Collected in place: the pairs' buffer is reused for the records.
-            Ok(out.into_iter().map(|(_, r)| r).collect())
+            Ok(out)
+        })
+        .await?;
+        tokio::task::spawn_blocking(move || {
+            rows.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+            decode_records(rows)
         })
         .await
+        .map_err(|e| StoreError::Permanent(format!("storage task failed: {e}")))?
     }
 
     async fn write(&self, district: &str, writes: &[Write]) -> Result<Vec<WriteOutcome>> {

@@ -310,6 +310,46 @@ async fn schema_is_versioned() {
     assert!(s.get("d", &r.key()).await.unwrap().is_some());
 }
 
+/// A scan copies the rows out and decodes them in chunks on every core: many records, stored
+/// in an order that is not key order, come back complete, in key order, with their versions.
+#[tokio::test]
+async fn a_scan_of_many_records_decodes_them_in_key_order() {
+    let n = 10_000;
+    let dir = tmp();
+    let s = SqliteStore::open(dir.path().join(DB_FILE)).unwrap();
+    let writes: Vec<Write> = (0..n)
+        .rev()
+        .map(|i| Write::Put {
+            record: student(&format!("p{i:05}"), "s1", &format!("sis{i}")),
+            expected: None,
+        })
+        .collect();
+    s.write("d", &writes).await.unwrap();
+    let mut changed = student("p04321", "s2", "sis4321");
+    changed.set_version(1);
+    let again = [Write::Put {
+        record: changed,
+        expected: Some(1),
+    }];
+    assert_eq!(
+        s.write("d", &again).await.unwrap(),
+        vec![WriteOutcome::Written]
+    );
+    let all = s.scan("d").await.unwrap();
+    assert_eq!(all.len(), n);
+    let keys: Vec<String> = all.iter().map(|r| r.key().0).collect();
+    let expected: Vec<String> = (0..n).map(|i| format!("person#p{i:05}")).collect();
+    assert_eq!(keys, expected, "every record, in key order");
+    for r in &all {
+        let want = if r.key().0 == "person#p04321" { 2 } else { 1 };
+        assert_eq!(r.version(), want, "{}", r.key().0);
+    }
+    let Record::Person(p) = &all[4321] else {
+        panic!("a person")
+    };
+    assert_eq!(p.school_ids, ["s2".to_string()].into(), "the stored body");
+}
+
 /// A first sync writes every record in large batches; one `write` call is one transaction.
 /// `ROSTERSYNC_BULK` sets the record count (default 20,000) for a manual benchmark.
 #[tokio::test]

@@ -12,7 +12,7 @@ pub mod safeguards;
 pub use apply::writes_for;
 pub use pipeline::{
     Message, PipelineError, Ports, StageOutcome, approve, dismiss, drain, handle, handle_body,
-    run_local, stage,
+    run_local, run_local_on, snapshot_ports, stage,
 };
 pub use planner::{
     DirectoryView, FeedPeople, PlanContext, StagedSchool, plan_district, plan_school, plan_shard,

@@ -1211,6 +1211,21 @@ async fn drain_concurrent(ports: &Ports, workers: usize) -> Result<usize> {
     }
 }
 
+/// The ports a local run plans through: `ports` with the directory behind a per-run
+/// [`store::snapshot::Snapshot`] of up to [`SNAPSHOT_MAX_RECORDS`] records (returned too, to
+/// prefetch and release it).
+pub fn snapshot_ports(ports: &Ports) -> (Ports, Arc<store::snapshot::Snapshot>) {
+    let snapshot = Arc::new(store::snapshot::Snapshot::new(
+        ports.directory.clone(),
+        snapshot_max_records(),
+    ));
+    let ports = Ports {
+        directory: snapshot.clone(),
+        ..ports.clone()
+    };
+    (ports, snapshot)
+}
+
 /// The local pipeline: drains the queue in-process until the run is final, then returns its
 /// report. Messages are handled on every core (see [`drain_concurrent`]).
 ///
@@ -1218,13 +1233,24 @@ async fn drain_concurrent(ports: &Ports, workers: usize) -> Result<usize> {
 /// school plan of the run instead of index look-ups per school (writes drop it), for districts
 /// of up to [`SNAPSHOT_MAX_RECORDS`] records.
 pub async fn run_local(ports: &Ports, district: &str, run_id: &str) -> Result<Report> {
-    let ports = &Ports {
-        directory: Arc::new(store::snapshot::Snapshot::new(
-            ports.directory.clone(),
-            snapshot_max_records(),
-        )),
-        ..ports.clone()
-    };
+    let (ports, snapshot) = snapshot_ports(ports);
+    run_local_on(&ports, &snapshot, district, run_id).await
+}
+
+/// [`run_local`] on ports from [`snapshot_ports`] (whose snapshot the caller may have started
+/// loading while the run was staged). The snapshot is released when the run ends.
+pub async fn run_local_on(
+    ports: &Ports,
+    snapshot: &store::snapshot::Snapshot,
+    district: &str,
+    run_id: &str,
+) -> Result<Report> {
+    let out = drain_until_final(ports, district, run_id).await;
+    snapshot.release();
+    out
+}
+
+async fn drain_until_final(ports: &Ports, district: &str, run_id: &str) -> Result<Report> {
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
     loop {
         let run = load_run(ports, district, run_id).await?;
