@@ -100,7 +100,7 @@ impl Frozen {
     }
 
     /// Records carrying `index`, in key order.
-    pub fn by_index<'a>(&'a self, index: &IndexKey) -> impl Iterator<Item = &'a Record> + 'a {
+    pub fn by_index<'a>(&'a self, index: &IndexKey) -> impl Iterator<Item = &'a Record> + use<'a> {
         let positions = self.positions(index);
         (0..positions.len()).map(move |i| &self.records[positions[i] as usize])
     }

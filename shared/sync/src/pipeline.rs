@@ -729,13 +729,16 @@ async fn ensure_digest(ports: &Ports, d: &str, r: &str, school: &str, plan: &Pla
     Ok(())
 }
 
+/// The entity kinds of people the sync manages.
+const PERSON_KINDS: [EntityKind; 3] = [
+    EntityKind::Students,
+    EntityKind::Staff,
+    EntityKind::Guardians,
+];
+
 async fn managed_people(ports: &Ports, d: &str) -> Result<Vec<Person>> {
     let mut out = Vec::new();
-    for e in [
-        EntityKind::Students,
-        EntityKind::Staff,
-        EntityKind::Guardians,
-    ] {
+    for e in PERSON_KINDS {
         for r in query_all(ports.directory.as_ref(), d, &IndexKey::managed(e)).await? {
             if let Record::Person(p) = r {
                 out.push(*p);
@@ -751,7 +754,24 @@ async fn plan_district_step(
     d: &str,
     school_plans: &[(String, PlanDigest)],
 ) -> Result<(Plan, BTreeMap<EntityKind, u64>)> {
-    let people = managed_people(ports, d).await?;
+    // Read in place from the run's snapshot when there is one (no copy of every managed
+    // person); otherwise from the directory.
+    let frozen = ports.directory.frozen(d).await?;
+    let owned: Vec<Person>;
+    let people: Vec<&Person> = match &frozen {
+        Some(f) => PERSON_KINDS
+            .iter()
+            .flat_map(|e| f.by_index(&IndexKey::managed(*e)))
+            .filter_map(|r| match r {
+                Record::Person(p) => Some(&**p),
+                _ => None,
+            })
+            .collect(),
+        None => {
+            owned = managed_people(ports, d).await?;
+            owned.iter().collect()
+        }
+    };
     let mut managed_counts: BTreeMap<EntityKind, u64> = BTreeMap::new();
     for p in people.iter().filter(|p| p.archived.is_none()) {
         *managed_counts.entry(p.kind.entity()).or_default() += 1;

@@ -1022,13 +1022,13 @@ fn feed_keys(feed: FeedRef<'_>) -> matching::FeedKeys {
 
 /// The district step: archives every managed person absent from the whole feed (a bulk feed),
 /// or explicitly deleted (a delta feed). People the school plans matched are never archived.
-pub fn plan_district(
+pub fn plan_district<'a>(
     ctx: &PlanContext,
     feed_people: &FeedPeople,
-    managed: impl IntoIterator<Item = Person>,
+    managed: impl IntoIterator<Item = &'a Person>,
     coverage: Coverage,
 ) -> Plan {
-    let mut people: Vec<Person> = managed.into_iter().collect();
+    let mut people: Vec<&Person> = managed.into_iter().collect();
     people.sort_by(|a, b| a.id.cmp(&b.id));
     people.dedup_by(|a, b| a.id == b.id);
     let mut changes = Vec::new();
@@ -1054,7 +1054,7 @@ pub fn plan_district(
         let school = p.school_ids.iter().next().cloned();
         let source = p.managed.as_ref().map(|m| m.source_id.clone());
         let entity = p.kind.entity();
-        let old = Record::Person(Box::new(p));
+        let old = Record::Person(Box::new(p.clone()));
         changes.push(change_for(
             ctx,
             entity,

@@ -241,7 +241,7 @@ pub(crate) fn plan_run(
     let mut feed = staged.feed_people.clone();
     feed.claimed = claimed_people(plans.iter().map(|(_, p)| p));
     let managed = dir.values().filter_map(|r| match r {
-        Record::Person(p) if p.managed.is_some() => Some((**p).clone()),
+        Record::Person(p) if p.managed.is_some() => Some(&**p),
         _ => None,
     });
     let mut district = plan_district(&staged.context, &feed, managed, staged.context.coverage);
