@@ -177,14 +177,8 @@ pub async fn sync_once(
     }
     match started? {
         Started::Ended(report) => Ok(*report),
+        // Planning's first read waits for the load under way (the snapshot loads once).
         Started::Staged(run) => {
-            // Joined so that planning waits on this one load rather than starting a second.
-            let waited = std::time::Instant::now();
-            let _ = prefetch.await;
-            tracing::info!(
-                waited_ms = waited.elapsed().as_millis() as u64,
-                "directory snapshot ready"
-            );
             Ok(
                 sync::pipeline::run_local_on(&snap_ports, &snapshot, &run.district, &run.run_id)
                     .await?,

@@ -484,14 +484,14 @@ pub(crate) fn student(id: &str, school: &str, ext: &str) -> Record {
     Record::Person(Box::new(p))
 }
 
-fn put(record: &Record, expected: Option<u64>) -> Write {
+pub(crate) fn put(record: &Record, expected: Option<u64>) -> Write {
     Write::Put {
         record: record.clone(),
         expected,
     }
 }
 
-async fn write1(d: &dyn Directory, district: &str, w: Write) -> WriteOutcome {
+pub(crate) async fn write1(d: &dyn Directory, district: &str, w: Write) -> WriteOutcome {
     let out = ok(d.write(district, std::slice::from_ref(&w)).await, "write");
     assert_eq!(out.len(), 1, "write returns one outcome per write");
     out[0]

@@ -300,16 +300,7 @@ mod tests {
     async fn prefetch_loads_the_copy_and_release_drops_it_until_the_next_read() {
         let inner: Arc<dyn Directory> = Arc::new(MemoryDirectory::new());
         let e = conformance::student("p1", "s1", "x1");
-        inner
-            .write(
-                "d1",
-                &[Write::Put {
-                    record: e.clone(),
-                    expected: None,
-                }],
-            )
-            .await
-            .unwrap();
+        conformance::write1(inner.as_ref(), "d1", conformance::put(&e, None)).await;
         let d = Snapshot::new(inner.clone(), u64::MAX);
         d.prefetch("d1").await;
         assert!(d.cached("d1").is_some(), "prefetch loaded the copy");
@@ -327,15 +318,7 @@ mod tests {
         let some = d.scan("d0").await.unwrap();
         assert!(some.is_empty());
         let p = conformance::student("p1", "s1", "x1");
-        d.write(
-            "d1",
-            &[Write::Put {
-                record: p,
-                expected: None,
-            }],
-        )
-        .await
-        .unwrap();
+        conformance::write1(&d, "d1", conformance::put(&p, None)).await;
         assert!(
             d.frozen("d1").await.unwrap().is_none(),
             "over budget: no copy"
@@ -354,31 +337,15 @@ mod tests {
         let kinds = IndexKey::kind("person");
         assert!(d.query("d1", &kinds, None, 10).await.unwrap().is_empty());
         let e = conformance::student("p1", "s1", "x1");
-        d.write(
-            "d1",
-            &[Write::Put {
-                record: e.clone(),
-                expected: None,
-            }],
-        )
-        .await
-        .unwrap();
+        conformance::write1(&d, "d1", conformance::put(&e, None)).await;
         let got = d.query("d1", &kinds, None, 10).await.unwrap();
         assert_eq!(got.len(), 1);
         assert_eq!(got[0].key(), e.key());
         assert_eq!(got[0].version(), 1);
         assert_eq!(d.scan("d1").await.unwrap(), inner.scan("d1").await.unwrap());
         // A write by someone else is not seen until this snapshot writes (documented).
-        inner
-            .write(
-                "d1",
-                &[Write::Put {
-                    record: conformance::student("p2", "s1", "x2"),
-                    expected: None,
-                }],
-            )
-            .await
-            .unwrap();
+        let p2 = conformance::student("p2", "s1", "x2");
+        conformance::write1(inner.as_ref(), "d1", conformance::put(&p2, None)).await;
         assert_eq!(d.scan("d1").await.unwrap().len(), 1);
         assert_eq!(inner.scan("d1").await.unwrap().len(), 2);
     }
