@@ -98,7 +98,7 @@ fn school(id: &str, name: &str, external: Option<&str>) -> Record {
 }
 
 fn student(id: &str, number: &str) -> Record {
-    Record::Person(Person {
+    Record::Person(Box::new(Person {
         id: id.into(),
         kind: PersonKind::Student,
         first_name: "Ada".into(),
@@ -122,7 +122,7 @@ fn student(id: &str, number: &str) -> Record {
         managed: None,
         archived: None,
         version: 0,
-    })
+    }))
 }
 
 fn classroom(id: &str, school: &str, name: &str) -> Record {
