@@ -184,6 +184,8 @@ pub fn stage_shards(
             .filter_map(|c| same.get(&c.id).map(|s| (c.id.clone(), s.clone())))
             .collect();
         // People referenced but not members of this school: resolvable, never planned here.
+        // The linked students of the contacts this school owns come along too: a guardian is
+        // a member of every school of its children, and only the owner plans the guardian.
         let mut have: BTreeSet<String> = shard
             .students
             .iter()
@@ -195,6 +197,13 @@ pub fn stage_shards(
             .iter()
             .map(|e| e.user_id.clone())
             .chain(contact_staff.values().cloned())
+            .chain(
+                shard
+                    .contacts
+                    .iter()
+                    .filter(|c| owned.contains(&c.id))
+                    .flat_map(|c| c.links.iter().map(|l| l.student_id.clone())),
+            )
             .collect();
         for id in referenced {
             if have.contains(&id) {

@@ -450,6 +450,61 @@ fn two_schools() -> (Roster, Vec<Record>) {
     (r, d)
 }
 
+/// Siblings in two schools share a guardian: the guardian is a member of both schools (the
+/// school that owns it plans it, knowing the other sibling's schools), planned once, and
+/// linked to both children.
+#[test]
+fn a_guardian_of_children_in_two_schools_is_a_member_of_both() {
+    let settings = SyncSettings::default();
+    let (mut r, d) = two_schools();
+    r.contacts[0].links.push(ContactLink {
+        student_id: "s3".into(),
+        relationship: Some(Relationship::Parent),
+        contact_type: Some(ContactType::ParentGuardian),
+    });
+    let mut dir = dir_of(d);
+    let o = plan_run(r.clone(), &dir, &settings).unwrap();
+    let guardian_changes: Vec<&Change> = o
+        .all_changes()
+        .filter(|c| c.entity == EntityKind::Guardians && c.source_id.as_deref() == Some("c1"))
+        .collect();
+    assert_eq!(
+        guardian_changes.len(),
+        1,
+        "planned once: {guardian_changes:?}"
+    );
+    apply_mem(&mut dir, &o, false);
+    let guardian = dir
+        .values()
+        .find_map(|rec| match rec {
+            Record::Person(p) if p.external_ids.contains("c1") => Some(p.clone()),
+            _ => None,
+        })
+        .expect("guardian c1 synced");
+    assert_eq!(
+        guardian
+            .school_ids
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+        ["SCH1", "SCH2"]
+    );
+    let linked: BTreeSet<String> = dir
+        .values()
+        .filter_map(|rec| match rec {
+            Record::GuardianLink(g) if g.guardian_id == guardian.id => Some(g.student_id.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(linked.len(), 3, "linked to s1, s2 and s3: {linked:?}");
+    // Planned again from the same feed, nothing changes.
+    let again = plan_run(r, &dir, &settings).unwrap();
+    assert!(
+        again.all_changes().all(|c| !c.writes()),
+        "a re-plan writes nothing"
+    );
+}
+
 #[test]
 fn transfer_between_schools_is_a_membership_move() {
     let settings = SyncSettings::default();
@@ -469,8 +524,10 @@ fn transfer_between_schools_is_a_membership_move() {
         .filter(|l| !l.contains("unchanged") && !l.contains("skipped"))
         .map(|l| format!("{l}\n"))
         .collect();
+    // The siblings' guardian (owned by k1) now has a child in k2 too: it joins k2.
     expect![[r#"
         == school k1
+        guardians updated person#gdn_c32e81 [school_ids]
         enrollments archived enrollment#cls_e2dc98#stu_d81632
         == school k2
         students updated person#stu_d81632 [school_ids]
