@@ -6,6 +6,7 @@ mod bad_input;
 mod cleanup;
 mod cli;
 mod crash;
+mod independent_feeds;
 mod local_sync;
 mod next_night;
 mod privacy;

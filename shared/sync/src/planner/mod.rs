@@ -681,8 +681,12 @@ impl<'a> SchoolPlanner<'a> {
         {
             self.warnings.push(Issue::warning(
                 IssueCode::GuardianWithoutCredential,
-                Location::api(format!("{}/{}", collection(kind), c.id)),
-                "contact has neither an email nor an SMS-capable phone; not synced until one appears",
+                contact_location(kind, c),
+                format!(
+                    "contact of student {} has neither an email nor an SMS-capable phone; not \
+                     synced until one appears",
+                    linked_students(c)
+                ),
             ));
             self.changes.push(skipped(
                 EntityKind::Guardians,
@@ -991,6 +995,28 @@ impl<'a> SchoolPlanner<'a> {
             }
         }
     }
+}
+
+/// Where an admin finds a contact: its source id, or, for the ids a reader derives when the
+/// source has none (Clever CSV contacts, `contact:…`), the contacts of its first student.
+fn contact_location(kind: PersonKind, c: &Contact) -> Location {
+    match c.links.first() {
+        Some(l) if c.id.starts_with("contact:") => {
+            Location::api(format!("students/{}/contacts", l.student_id))
+        }
+        _ => Location::api(format!("{}/{}", collection(kind), c.id)),
+    }
+}
+
+/// The source ids of a contact's students, for messages (ids only, never names): at most
+/// three, then how many more.
+fn linked_students(c: &Contact) -> String {
+    let ids: BTreeSet<&str> = c.links.iter().map(|l| l.student_id.as_str()).collect();
+    let mut out = ids.iter().take(3).copied().collect::<Vec<_>>().join(", ");
+    if ids.len() > 3 {
+        out.push_str(&format!(" and {} more", ids.len() - 3));
+    }
+    out
 }
 
 /// The secondary keys of a feed person, in matching order, for [`resolve_person`].
