@@ -12,7 +12,7 @@ use store::{Result, StoreError};
 pub const DB_FILE: &str = "rostersync.db";
 
 /// The schema version this build writes (`PRAGMA user_version`).
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 pub(crate) const SCHEMA_V1: &str = "
 -- Version 3 makes this a rowid table (crate::sqlite::migrate_v3).
@@ -91,6 +91,20 @@ CREATE TABLE queue_dead (
 CREATE INDEX queue_dead_by_queue ON queue_dead (queue, seq);
 ";
 
+/// Version 4: index changes are appended to a log in the transaction of their records and
+/// merged into `idx` in key order later (`crate::sqlite::fold_pending`), so that a sync's
+/// transactions append instead of rewriting index pages all over the `idx` B-tree each time.
+/// `present` is 1 for a row to insert, 0 for one to delete; for one row the latest `seq` wins.
+pub(crate) const SCHEMA_V4: &str = "
+CREATE TABLE idx_pending (
+    seq      INTEGER PRIMARY KEY,
+    district TEXT NOT NULL,
+    ikey     TEXT NOT NULL,
+    key      TEXT NOT NULL,
+    present  INTEGER NOT NULL
+);
+";
+
 /// Maps a SQLite error: busy/locked can succeed on retry, the rest will not.
 pub(crate) fn sql_err(e: rusqlite::Error) -> StoreError {
     match e.sqlite_error_code() {
@@ -157,6 +171,9 @@ fn migrate(conn: &mut Connection) -> Result<()> {
     }
     if version < 3 {
         crate::sqlite::migrate_v3(&tx)?;
+    }
+    if version < 4 {
+        tx.execute_batch(SCHEMA_V4).map_err(sql_err)?;
     }
     if version < SCHEMA_VERSION {
         tx.pragma_update(None, "user_version", SCHEMA_VERSION)

@@ -133,9 +133,10 @@ fn stored_record(tx: &Transaction<'_>, district: &str, key: &str) -> Result<Opti
     row.map(|(body, v)| record_of(&body, v)).transpose()
 }
 
-/// Index rows to delete and insert, `(ikey, key)`. A batch of writes to distinct records
-/// collects them all and runs them in key order at the end ([`IdxOps::flush`]): B-tree
-/// inserts in order touch each page once instead of hopping across the index.
+/// Index rows to delete and insert, `(ikey, key)`, collected over a batch of writes and
+/// appended to `idx_pending` in the batch's transaction ([`IdxOps::flush`]); [`fold_pending`]
+/// merges them into `idx` later, in key order. Appending touches the log's last pages only,
+/// where inserting into `idx` directly rewrote pages all over its B-tree in every transaction.
 #[derive(Default)]
 struct IdxOps {
     del: Vec<(String, String)>,
@@ -144,27 +145,98 @@ struct IdxOps {
 
 impl IdxOps {
     fn flush(&mut self, tx: &Transaction<'_>, district: &str) -> Result<()> {
-        if !self.del.is_empty() {
-            self.del.sort_unstable();
-            let mut del = tx
-                .prepare_cached("DELETE FROM idx WHERE district = ?1 AND ikey = ?2 AND key = ?3")
-                .map_err(sql_err)?;
-            for (ik, key) in self.del.drain(..) {
-                del.execute(params![district, ik, key]).map_err(sql_err)?;
-            }
+        if self.del.is_empty() && self.ins.is_empty() {
+            return Ok(());
         }
-        if !self.ins.is_empty() {
-            self.ins.sort_unstable();
-            let mut ins = tx
-                .prepare_cached(
-                    "INSERT OR IGNORE INTO idx (district, ikey, key) VALUES (?1, ?2, ?3)",
-                )
-                .map_err(sql_err)?;
-            for (ik, key) in self.ins.drain(..) {
-                ins.execute(params![district, ik, key]).map_err(sql_err)?;
+        let mut log = tx
+            .prepare_cached(
+                "INSERT INTO idx_pending (district, ikey, key, present) VALUES (?1, ?2, ?3, ?4)",
+            )
+            .map_err(sql_err)?;
+        // Deletions first: within one flush a row is never both deleted and inserted (they
+        // are differences of one record's old and new keys), so the order is only tidy.
+        for (present, rows) in [(0, &mut self.del), (1, &mut self.ins)] {
+            for (ik, key) in rows.drain(..) {
+                log.execute(params![district, ik, key, present])
+                    .map_err(sql_err)?;
             }
         }
         Ok(())
+    }
+}
+
+/// Log rows merged per step of [`fold_pending`]: bounds its memory (a 500,000-student first
+/// sync logs about 12 million rows).
+const FOLD_CHUNK: i64 = 200_000;
+
+fn pending_exists(conn: &Connection) -> Result<bool> {
+    conn.prepare_cached("SELECT EXISTS (SELECT 1 FROM idx_pending)")
+        .map_err(sql_err)?
+        .query_row([], |r| r.get(0))
+        .map_err(sql_err)
+}
+
+/// Merges `idx_pending` into `idx` and empties it, in one transaction: the log is read in
+/// order in chunks, each reduced to the last operation per row and applied in key order.
+/// Chunks are applied in log order, so a row's latest operation wins across chunks too.
+pub(crate) fn fold_pending(conn: &mut Connection) -> Result<()> {
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(sql_err)?;
+    let mut after = 0i64;
+    loop {
+        let mut last: std::collections::BTreeMap<(String, String, String), bool> =
+            std::collections::BTreeMap::new();
+        {
+            let mut read = tx
+                .prepare_cached(
+                    "SELECT seq, district, ikey, key, present FROM idx_pending
+                     WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+                )
+                .map_err(sql_err)?;
+            let mut rows = read.query(params![after, FOLD_CHUNK]).map_err(sql_err)?;
+            while let Some(r) = rows.next().map_err(sql_err)? {
+                after = r.get(0).map_err(sql_err)?;
+                let row = (
+                    r.get(1).map_err(sql_err)?,
+                    r.get(2).map_err(sql_err)?,
+                    r.get(3).map_err(sql_err)?,
+                );
+                last.insert(row, r.get::<_, i64>(4).map_err(sql_err)? != 0);
+            }
+        }
+        if last.is_empty() {
+            break;
+        }
+        let mut ins = tx
+            .prepare_cached("INSERT OR IGNORE INTO idx (district, ikey, key) VALUES (?1, ?2, ?3)")
+            .map_err(sql_err)?;
+        let mut del = tx
+            .prepare_cached("DELETE FROM idx WHERE district = ?1 AND ikey = ?2 AND key = ?3")
+            .map_err(sql_err)?;
+        for ((d, ik, key), present) in &last {
+            let stmt = if *present { &mut ins } else { &mut del };
+            stmt.execute(params![d, ik, key]).map_err(sql_err)?;
+        }
+    }
+    tx.execute("DELETE FROM idx_pending", []).map_err(sql_err)?;
+    tx.commit().map_err(sql_err)
+}
+
+/// Runs the read `f` on a snapshot in which `idx` is complete: when the log holds rows, it is
+/// folded first. The check and the read share one read transaction, so a write another process
+/// commits in between cannot leave its records visible and its index rows still in the log.
+fn with_index<T>(conn: &mut Connection, f: impl Fn(&Connection) -> Result<T>) -> Result<T> {
+    loop {
+        {
+            let tx = conn.transaction().map_err(sql_err)?;
+            if !pending_exists(&tx)? {
+                let out = f(&tx)?;
+                tx.commit().map_err(sql_err)?;
+                return Ok(out);
+            }
+        }
+        fold_pending(conn)?;
     }
 }
 
@@ -473,8 +545,11 @@ impl Directory for SqliteStore {
         let district = district.to_string();
         let index = index.0.clone();
         let after = after.map(|a| a.0.clone());
+        let index = IndexKey(index);
         with_conn(&self.conn, move |c| {
-            query_index(c, &district, &IndexKey(index), after.as_deref(), limit)
+            with_index(c, |c| {
+                query_index(c, &district, &index, after.as_deref(), limit)
+            })
         })
         .await
     }
@@ -485,7 +560,10 @@ impl Directory for SqliteStore {
         }
         let district = district.to_string();
         let indexes: Vec<String> = indexes.iter().map(|k| k.0.clone()).collect();
-        with_conn(&self.conn, move |c| query_many(c, &district, &indexes)).await
+        with_conn(&self.conn, move |c| {
+            with_index(c, |c| query_many(c, &district, &indexes))
+        })
+        .await
     }
 
     async fn count(&self, district: &str) -> Result<Option<u64>> {
@@ -542,6 +620,16 @@ impl Directory for SqliteStore {
 
     fn writes_count(&self) -> u64 {
         self.writes.load(Ordering::Relaxed)
+    }
+
+    async fn settle(&self) -> Result<()> {
+        with_conn(&self.conn, |c| {
+            if pending_exists(c)? {
+                fold_pending(c)?;
+            }
+            Ok(())
+        })
+        .await
     }
 }
 

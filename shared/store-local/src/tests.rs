@@ -2,7 +2,7 @@
 //! queue and the database across reopening, schema versioning and exact index rows.
 
 use crate::{DB_FILE, LocalObjectStore, SCHEMA_VERSION, SqliteQueue, SqliteStore};
-use domain::directory::{Person, PersonKind, Record, RecordKey};
+use domain::directory::{IndexKey, Person, PersonKind, Record, RecordKey};
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -204,7 +204,8 @@ fn student(id: &str, school: &str, sis: &str) -> Record {
 }
 
 fn index_rows(db: &std::path::Path, district: &str, key: &RecordKey) -> BTreeSet<String> {
-    let c = rusqlite::Connection::open(db).unwrap();
+    let mut c = rusqlite::Connection::open(db).unwrap();
+    crate::sqlite::fold_pending(&mut c).unwrap();
     let mut stmt = c
         .prepare("SELECT ikey FROM idx WHERE district = ?1 AND key = ?2")
         .unwrap();
@@ -266,6 +267,104 @@ async fn index_rows_are_exactly_the_index_keys_and_survive_reopening() {
         vec![WriteOutcome::Written]
     );
     assert!(index_rows(&db, "d", &a.key()).is_empty());
+}
+
+/// Index changes of many writes wait in `idx_pending` (no read in between): a record moved
+/// twice, deleted and written again, another added in the same batch as its move. The first
+/// index read sees exactly the latest state, the log is empty after it, and `settle` on an
+/// empty log changes nothing; a reopened store folds what a closed one left in the log.
+#[tokio::test]
+async fn logged_index_changes_fold_to_the_latest_state() {
+    let dir = tmp();
+    let db = dir.path().join(DB_FILE);
+    let put = |r: &Record, e| Write::Put {
+        record: r.clone(),
+        expected: e,
+    };
+    let in_school = |school: &str| IndexKey::in_school(school);
+    let keys = |rs: Vec<Record>| rs.iter().map(|r| r.key().0).collect::<Vec<_>>();
+    let pending = |db: &std::path::Path| -> i64 {
+        rusqlite::Connection::open(db)
+            .unwrap()
+            .query_row("SELECT COUNT(*) FROM idx_pending", [], |r| r.get(0))
+            .unwrap()
+    };
+    {
+        let s = SqliteStore::open(&db).unwrap();
+        s.write("d", &[put(&student("p1", "s1", "sis-1"), None)])
+            .await
+            .unwrap();
+        s.write("d", &[put(&student("p1", "s2", "sis-1"), Some(1))])
+            .await
+            .unwrap();
+        s.write("d", &[put(&student("p1", "s3", "sis-9"), Some(2))])
+            .await
+            .unwrap();
+        s.write(
+            "d",
+            &[Write::Delete {
+                key: student("p1", "s3", "").key(),
+                expected: 3,
+            }],
+        )
+        .await
+        .unwrap();
+        // One batch writing p1 again and p2, then p2 moved in the same batch.
+        let out = s
+            .write(
+                "d",
+                &[
+                    put(&student("p1", "s1", "sis-1"), None),
+                    put(&student("p2", "s2", "sis-2"), None),
+                    put(&student("p2", "s3", "sis-2"), Some(1)),
+                ],
+            )
+            .await
+            .unwrap();
+        assert_eq!(out, vec![WriteOutcome::Written; 3]);
+        assert!(pending(&db) > 0, "the index changes wait in the log");
+    }
+    // Closed without a read: the log survives, and the reopened store folds it on first read.
+    let s = SqliteStore::open(&db).unwrap();
+    assert_eq!(
+        keys(s.query("d", &in_school("s1"), None, 10).await.unwrap()),
+        ["person#p1"]
+    );
+    assert_eq!(pending(&db), 0, "the first index read folded the log");
+    assert!(
+        s.query("d", &in_school("s2"), None, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        keys(s.query("d", &in_school("s3"), None, 10).await.unwrap()),
+        ["person#p2"]
+    );
+    let by_sis = s
+        .query_many("d", &[IndexKey::sis("sis-9"), IndexKey::sis("sis-1")])
+        .await
+        .unwrap();
+    assert_eq!(keys(by_sis), ["person#p1"]);
+    for id in ["p1", "p2"] {
+        let r = s
+            .get("d", &student(id, "s1", "").key())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(index_rows(&db, "d", &r.key()), keys_of(&r));
+    }
+    // Settling writes the log into idx at once; with nothing logged it is a no-op.
+    s.write("d", &[put(&student("p3", "s2", "sis-3"), None)])
+        .await
+        .unwrap();
+    s.settle().await.unwrap();
+    assert_eq!(pending(&db), 0);
+    assert_eq!(
+        index_rows(&db, "d", &student("p3", "s2", "").key()).len(),
+        keys_of(&student("p3", "s2", "sis-3")).len()
+    );
+    s.settle().await.unwrap();
 }
 
 #[tokio::test]

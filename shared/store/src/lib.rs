@@ -178,6 +178,13 @@ pub trait Directory: Send + Sync {
     fn writes_count(&self) -> u64 {
         0
     }
+    /// Finishes any index upkeep the adapter deferred to batch it (SQLite logs a run's index
+    /// changes and merges them in key order). Reads never depend on it (an adapter that defers
+    /// catches up before it answers); a run calls it when its writes are done, so the next
+    /// reader does not pay for them.
+    async fn settle(&self) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// Districts, runs, reports and stored changes.

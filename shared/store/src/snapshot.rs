@@ -266,6 +266,10 @@ impl Directory for Snapshot {
         self.inner.count(district).await
     }
 
+    async fn settle(&self) -> Result<()> {
+        self.inner.settle().await
+    }
+
     async fn frozen(&self, district: &str) -> Result<Option<Arc<Frozen>>> {
         self.load(district).await
     }

@@ -999,6 +999,9 @@ async fn handle_finish(ports: &Ports, d: &str, r: &str) -> Result<()> {
         s if s.is_final() => return Ok(()),
         s => return Err(PipelineError::NotReady(format!("run is {}", s.as_str()))),
     }
+    // Every apply is done: index upkeep the directory deferred is finished here, inside the
+    // run, not by whoever reads the directory next.
+    ports.directory.settle().await?;
     let m = get_manifest(ports, d, r).await?;
     let report = assemble_report(ports, &m, &run, d, r).await?;
     ports.runs.put_report(&report).await?;
@@ -1075,6 +1078,7 @@ pub async fn approve(ports: &Ports, district: &str, run_id: &str) -> Result<Repo
             RunStatus::CompletedWithWarnings
         };
         report.finished_at = Some(ports.clock.now());
+        ports.directory.settle().await?;
         ports.runs.put_report(&report).await?;
         run.status = report.status;
         run.reason = None;
