@@ -303,6 +303,20 @@ pub struct Contact {
     pub links: Vec<ContactLink>,
 }
 
+impl Contact {
+    /// Kind part of the ids a reader derives for contacts the source gives no id (Clever CSV:
+    /// `contact:3f2a…`).
+    pub const DERIVED_ID_KIND: &'static str = "contact";
+
+    /// True when the reader derived this contact's id (an admin cannot look it up in the
+    /// source), false when the source gave it.
+    pub fn has_derived_id(&self) -> bool {
+        self.id
+            .strip_prefix(Self::DERIVED_ID_KIND)
+            .is_some_and(|rest| rest.starts_with(':'))
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum EnrollmentRole {

@@ -874,9 +874,9 @@ fn read_contact(
     }
     let new_id = (!by_key.contains_key(&key)).then(|| match (sis, &email_key, &phone) {
         (Some(sis), _, _) => sis.to_string(),
-        (None, Some(e), _) => derived_id("contact", &[&normalised, e]),
-        (None, None, Some(p)) => derived_id("contact", &[&normalised, p.as_str()]),
-        (None, None, None) => derived_id("contact", &[&normalised, &student_id]),
+        (None, Some(e), _) => derived_id(Contact::DERIVED_ID_KIND, &[&normalised, e]),
+        (None, None, Some(p)) => derived_id(Contact::DERIVED_ID_KIND, &[&normalised, p.as_str()]),
+        (None, None, None) => derived_id(Contact::DERIVED_ID_KIND, &[&normalised, &student_id]),
     });
     let (sms, other_phone) = match phone_type {
         Some(PhoneType::Cell) => (phone, None),

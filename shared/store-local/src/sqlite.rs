@@ -543,9 +543,8 @@ impl Directory for SqliteStore {
         limit: usize,
     ) -> Result<Vec<Record>> {
         let district = district.to_string();
-        let index = index.0.clone();
+        let index = index.clone();
         let after = after.map(|a| a.0.clone());
-        let index = IndexKey(index);
         with_conn(&self.conn, move |c| {
             with_index(c, |c| {
                 query_index(c, &district, &index, after.as_deref(), limit)

@@ -998,10 +998,10 @@ impl<'a> SchoolPlanner<'a> {
 }
 
 /// Where an admin finds a contact: its source id, or, for the ids a reader derives when the
-/// source has none (Clever CSV contacts, `contact:…`), the contacts of its first student.
+/// source has none ([`Contact::has_derived_id`]), the contacts of its first student.
 fn contact_location(kind: PersonKind, c: &Contact) -> Location {
     match c.links.first() {
-        Some(l) if c.id.starts_with("contact:") => {
+        Some(l) if c.has_derived_id() => {
             Location::api(format!("students/{}/contacts", l.student_id))
         }
         _ => Location::api(format!("{}/{}", collection(kind), c.id)),
