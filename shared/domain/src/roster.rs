@@ -83,6 +83,22 @@ pub struct School {
     pub high_grade: Option<Grade>,
 }
 
+impl School {
+    /// A school known only by its id and name (the other fields empty).
+    pub fn named(id: impl Into<String>, name: impl Into<String>) -> Self {
+        Self {
+            id: id.into(),
+            name: name.into(),
+            sis_id: None,
+            school_number: None,
+            state_id: None,
+            nces_id: None,
+            low_grade: None,
+            high_grade: None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Term {
     pub id: String,
@@ -531,16 +547,7 @@ pub struct SchoolShard {
 impl Default for SchoolShard {
     fn default() -> Self {
         Self {
-            school: School {
-                id: String::new(),
-                name: String::new(),
-                sis_id: None,
-                school_number: None,
-                state_id: None,
-                nces_id: None,
-                low_grade: None,
-                high_grade: None,
-            },
+            school: School::named("", ""),
             sections: Vec::new(),
             students: Vec::new(),
             staff: Vec::new(),

@@ -344,6 +344,10 @@ impl EnrolCols {
     }
 }
 
+/// The `School_id` of staff.csv rows for Clever's auto-generated district office, and its name.
+pub const DISTRICT_OFFICE_ID: &str = "DEFAULT DISTRICT OFFICE";
+pub const DISTRICT_OFFICE_NAME: &str = "Default District Office";
+
 struct Reader {
     roster: Roster,
     w: Vec<Issue>,
@@ -535,6 +539,16 @@ impl Reader {
             let Some(id) = row.need(c.id, w, "the row is ignored") else {
                 continue;
             };
+            // Clever's spec: `School_id` may be `DEFAULT DISTRICT OFFICE`, the office Clever
+            // creates for district staff. It becomes a school of the roster like Clever's own,
+            // so an admin matches (or scopes out) it as any other.
+            if row.get(c.school, w) == Some(DISTRICT_OFFICE_ID)
+                && self.schools.insert(DISTRICT_OFFICE_ID)
+            {
+                self.roster
+                    .schools
+                    .push(School::named(DISTRICT_OFFICE_ID, DISTRICT_OFFICE_NAME));
+            }
             let Some(school) = school_of(&row, c.school, &self.schools, w, "the row is ignored")
             else {
                 continue;

@@ -10,6 +10,8 @@
 pub(crate) mod ids;
 pub(crate) mod table;
 
+pub(crate) use table::bool_word;
+
 use crate::SourceError;
 use domain::{Issue, IssueCode, Location};
 use std::borrow::Cow;

@@ -17,7 +17,7 @@
 use crate::SourceError;
 use crate::files::FileSet;
 use crate::files::ids::{IdMap, IdSet};
-use crate::files::table::{Col, FastSet, Row, Table, error, list};
+use crate::files::table::{Col, FastSet, Row, Table, bool_word, error, list};
 use domain::{
     ClassType, Contact, ContactLink, Course, Coverage, Deletion, Enrollment, EnrollmentRole,
     EntityKind, FeedMode, Issue, IssueCode, Location, Relationship, Roster, School, Section,
@@ -789,16 +789,7 @@ impl Reader {
 
     fn derive_school(&mut self, id: &str) {
         if self.derived_schools.insert(id) {
-            self.roster.schools.push(School {
-                id: id.to_string(),
-                name: id.to_string(),
-                sis_id: None,
-                school_number: None,
-                state_id: None,
-                nces_id: None,
-                low_grade: None,
-                high_grade: None,
-            });
+            self.roster.schools.push(School::named(id, id));
         }
     }
 
@@ -847,8 +838,7 @@ impl Reader {
                 continue;
             }
             if let Some(v) = row.get(c.enabled, w)
-                && !v.eq_ignore_ascii_case("true")
-                && !v.eq_ignore_ascii_case("false")
+                && bool_word(v).is_none()
             {
                 row.bad_enum(c.enabled, w, "true, false", "the value is ignored");
             }
@@ -1220,11 +1210,10 @@ impl Reader {
                 );
                 continue;
             }
-            let primary = match row.get(c.primary, w) {
+            let primary = match row.get(c.primary, w).map(|p| (p, bool_word(p))) {
                 None => false,
-                Some(p) if p.eq_ignore_ascii_case("true") => true,
-                Some(p) if p.eq_ignore_ascii_case("false") => false,
-                Some(_) => {
+                Some((_, Some(p))) => p,
+                Some((_, None)) => {
                     row.bad_enum(c.primary, w, "true, false", "it is read as false");
                     false
                 }

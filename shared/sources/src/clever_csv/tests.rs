@@ -274,3 +274,54 @@ s2,sec4,t1,Band,,9/1/2024,12/20/2024
         ]
     );
 }
+
+/// Clever's spec (SFTP instructions v2.1.1): staff.csv's `School_id` may be
+/// `DEFAULT DISTRICT OFFICE` (Clever's auto-generated office for district staff), and a section's
+/// `Grade` may be a range (`9-12`), read as its lower bound.
+#[test]
+fn district_office_staff_and_grade_ranges() {
+    let staff = "School_id,Staff_id,Staff_email,First_name,Last_name,Title
+DEFAULT DISTRICT OFFICE,x1,super@example.org,Sue,Perintendent,Superintendent
+s1,x2,skinner@example.org,Seymour,Skinner,Principal
+DEFAULT DISTRICT OFFICE,x2,skinner@example.org,Seymour,Skinner,Principal
+";
+    let sections = "School_id,Section_id,Teacher_id,Name,Grade
+s1,sec1,t1,Math,9-12
+s1,sec2,t2,Art,Kindergarten - 2
+s1,sec3,t2,Gym,12-9x
+";
+    let mut files = with("staff.csv", staff);
+    for f in &mut files {
+        if f.0 == "sections.csv" {
+            f.1 = sections;
+        }
+    }
+    check(
+        &files,
+        expect![[r#"
+        coverage {"enrollments":"bulk","schools":"bulk","sections":"bulk","users":"bulk"}
+        school {"id":"DEFAULT DISTRICT OFFICE","name":"Default District Office"}
+        school {"high_grade":"05","id":"s1","low_grade":"KG","name":"Springfield Elementary","school_number":"0042","sis_id":"s1","state_id":"IL-1"}
+        school {"high_grade":"08","id":"s2","low_grade":"06","name":"Springfield Middle","school_number":"0043","sis_id":"s2"}
+        section {"grade":"09","id":"sec1","name":"Math","school_id":"s1","sis_id":"sec1"}
+        section {"grade":"KG","id":"sec2","name":"Art","school_id":"s1","sis_id":"sec2"}
+        section {"id":"sec3","name":"Gym","school_id":"s1","sis_id":"sec3"}
+        student {"dob":"2015-04-01","email":"bart@example.org","first_name":"Bart","grade":"03","id":"st1","last_name":"Simpson","school_ids":["s1"],"sis_id":"st1","student_number":"1001"}
+        student {"dob":"2016-05-09","first_name":"Lisa","grade":"02","id":"st2","last_name":"Simpson","school_ids":["s1"],"sis_id":"st2","student_number":"1002"}
+        student {"dob":"2012-12-31","first_name":"Milhouse","grade":"07","id":"st3","last_name":"Van Houten","school_ids":["s2"],"sis_id":"st3","student_number":"2001"}
+        staff {"email":"edna@example.org","first_name":"Edna","id":"t1","last_name":"Krabappel","roles":["teacher"],"school_ids":["s1","s2"],"sis_id":"t1","staff_number":"T1","title":"Ms."}
+        staff {"email":"hoover@example.org","first_name":"Elizabeth","id":"t2","last_name":"Hoover","roles":["teacher"],"school_ids":["s1"],"sis_id":"t2","staff_number":"T2"}
+        staff {"email":"super@example.org","first_name":"Sue","id":"x1","last_name":"Perintendent","roles":["staff"],"school_ids":["DEFAULT DISTRICT OFFICE"],"sis_id":"x1","title":"Superintendent"}
+        staff {"email":"skinner@example.org","first_name":"Seymour","id":"x2","last_name":"Skinner","roles":["administrator"],"school_ids":["s1","DEFAULT DISTRICT OFFICE"],"sis_id":"x2","title":"Principal"}
+        contact {"first_name":"Abe","id":"C77","last_name":"Simpson","links":[{"contact_type":"Emergency","relationship":"Grandparent","student_id":"st1"}],"phone":"+15559990000","phone_type":"Home","sis_id":"C77"}
+        contact {"email":"marge@example.org","first_name":"Marge","id":"contact:1a0b5228c9888fea","last_name":"Simpson","links":[{"contact_type":"Parent/Guardian","relationship":"Parent","student_id":"st1"},{"contact_type":"Parent/Guardian","relationship":"Parent","student_id":"st2"}],"phone_type":"Cell","sms":"+15552223333"}
+        enrollment {"role":"student","school_id":"s1","section_id":"sec1","user_id":"st1"}
+        enrollment {"primary":true,"role":"teacher","school_id":"s1","section_id":"sec1","user_id":"t1"}
+        enrollment {"role":"student","school_id":"s1","section_id":"sec2","user_id":"st1"}
+        enrollment {"role":"student","school_id":"s1","section_id":"sec2","user_id":"st2"}
+        enrollment {"primary":true,"role":"teacher","school_id":"s1","section_id":"sec2","user_id":"t2"}
+        enrollment {"primary":true,"role":"teacher","school_id":"s1","section_id":"sec3","user_id":"t2"}
+        warning unknown_enum_value sections.csv:4:5 `Grade` is not a known grade (a CEDS code such as KG or 01); the value is ignored
+    "#]],
+    );
+}

@@ -89,6 +89,22 @@ pub(crate) fn derived_id(prefix: &str, parts: &[&str]) -> String {
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
+/// A boolean as district exports write it: `true`/`false` (the OneRoster binding), or `1`/`0`,
+/// `yes`/`no`, `y`/`n`, in any case. Anything else is `None` (the caller warns).
+pub(crate) fn bool_word(value: &str) -> Option<bool> {
+    let v = value.trim();
+    ["true", "1", "yes", "y"]
+        .iter()
+        .any(|w| v.eq_ignore_ascii_case(w))
+        .then_some(true)
+        .or_else(|| {
+            ["false", "0", "no", "n"]
+                .iter()
+                .any(|w| v.eq_ignore_ascii_case(w))
+                .then_some(false)
+        })
+}
+
 /// The non-empty, trimmed items of a comma-separated multi-value field.
 pub(crate) fn list(value: Option<&str>) -> impl Iterator<Item = &str> {
     value
@@ -183,7 +199,10 @@ impl<'a> Table<'a> {
             if !self.read()? {
                 return Ok(None);
             }
-            if self.rec.len() != width {
+            // Empty fields after the last column (a stray trailing comma) hold nothing to lose.
+            let trailing_empty =
+                self.rec.len() > width && self.rec.iter().skip(width).all(|f| f.trim().is_empty());
+            if self.rec.len() != width && !trailing_empty {
                 if self.rec.len() == 1 && self.rec[0].trim().is_empty() {
                     continue; // a line of spaces
                 }
@@ -541,7 +560,12 @@ impl<'r> Row<'r> {
     /// The first grade of a (possibly multi-valued) grade field.
     pub(crate) fn grade(&self, col: Col, w: &mut Vec<Issue>) -> Option<Grade> {
         let raw = list(self.get(col, w)).next()?;
-        let parsed = Grade::parse(raw);
+        // A range (`9-12`, Clever's section grades) is read as its lower bound, as Clever does.
+        let parsed = Grade::parse(raw).or_else(|| {
+            let (low, high) = raw.split_once('-')?;
+            Grade::parse(high.trim())?;
+            Grade::parse(low.trim())
+        });
         if parsed.is_none() {
             let h = self.header(col);
             self.warn(

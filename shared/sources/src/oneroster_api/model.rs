@@ -33,23 +33,28 @@ where
     })
 }
 
-/// A boolean that may arrive as `true` or `"true"`.
+/// A boolean as servers send it: `true`, `"true"` (the 1.1 binding's string), `1`, or
+/// anything else, which reads as no value (the caller warns) instead of failing the record.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum FlexBool {
     Bool(bool),
     Text(String),
+    Number(serde_json::Number),
+    Other(serde_json::Value),
 }
 
 impl FlexBool {
     pub fn as_bool(&self) -> Option<bool> {
         match self {
             Self::Bool(b) => Some(*b),
-            Self::Text(s) => match s.trim().to_ascii_lowercase().as_str() {
-                "true" | "1" | "yes" => Some(true),
-                "false" | "0" | "no" => Some(false),
+            Self::Text(s) => crate::files::bool_word(s),
+            Self::Number(n) => match n.as_u64() {
+                Some(1) => Some(true),
+                Some(0) => Some(false),
                 _ => None,
             },
+            Self::Other(_) => None,
         }
     }
 }
@@ -222,3 +227,31 @@ pub const COLLECTIONS: [&str; 7] = [
     "enrollments",
     "demographics",
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Servers send `enabledUser`/`primary` as strings (the 1.1 binding), JSON booleans, or
+    /// numbers; none of them may make the whole record unreadable.
+    #[test]
+    fn booleans_in_every_shape_servers_send() {
+        let read = |v: &str| {
+            let e: Enrollment = serde_json::from_str(&format!(r#"{{"primary":{v}}}"#)).unwrap();
+            e.primary.and_then(|p| p.as_bool())
+        };
+        assert_eq!(read("true"), Some(true));
+        assert_eq!(read(r#""false""#), Some(false));
+        assert_eq!(read(r#""TRUE""#), Some(true));
+        assert_eq!(read("1"), Some(true));
+        assert_eq!(read("0"), Some(false));
+        assert_eq!(read(r#""yes""#), Some(true));
+        assert_eq!(read("2"), None);
+        assert_eq!(read(r#""maybe""#), None);
+        assert_eq!(read("{}"), None);
+        assert_eq!(read("null"), None);
+        let u: User =
+            serde_json::from_str(r#"{"sourcedId":"u1","enabledUser":1,"role":"student"}"#).unwrap();
+        assert_eq!(u.enabled_user.and_then(|b| b.as_bool()), Some(true));
+    }
+}

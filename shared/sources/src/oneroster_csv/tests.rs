@@ -183,7 +183,7 @@ k2,Art,c404,scheduled,s404,t1
 ";
     let enrollments =
         "sourcedId,classSourcedId,schoolSourcedId,userSourcedId,role,primary,beginDate
-e1,k1,s1,u1,student,yes,2024-02-30
+e1,k1,s1,u1,student,perhaps,2024-02-30
 e1,k1,s1,u3,teacher,true,
 e2,k9,s1,u1,student,,
 e3,k1,s1,u1,student,,
@@ -394,4 +394,78 @@ fn zipped_feed_in_a_folder() {
         student {"first_name":"Ann","id":"u1","last_name":"Lee"}
     "#]]
     .assert_eq(&render(read(&files)));
+}
+
+/// Exports write booleans as `TRUE`, `yes` or `1` as often as `true`: they are read as what they
+/// say, with no warning; only a word that is no boolean is warned about.
+#[test]
+fn boolean_words_of_district_exports_are_read() {
+    let users = "sourcedId,enabledUser,orgSourcedIds,role,username,givenName,familyName
+u1,Yes,s1,student,a,Ann,Lee
+u2,1,s1,teacher,b,Bo,Lee
+u3,N,s1,teacher,c,Cy,Lee
+";
+    let enrollments = "sourcedId,classSourcedId,schoolSourcedId,userSourcedId,role,primary
+e1,k1,s1,u2,teacher,YES
+e2,k2,s1,u3,teacher,0
+e3,k1,s1,u1,student,no
+";
+    let mut files = with("users.csv", users);
+    files.retain(|(n, _)| *n != "enrollments.csv");
+    files.push(("enrollments.csv", enrollments));
+    check(
+        &files,
+        expect![[r#"
+        coverage {"enrollments":"bulk","schools":"bulk","sections":"bulk","users":"bulk"}
+        district {"id":"d1","name":"Springfield District"}
+        school {"id":"s1","name":"Springfield Elementary","school_number":"0042"}
+        term {"end_date":"2024-12-20","id":"t1","name":"Fall 2024","start_date":"2024-08-20"}
+        course {"id":"c1","name":"Math 3","number":"M3"}
+        section {"class_type":"scheduled","course_id":"c1","grade":"03","id":"k1","name":"Math 3A","period":"1,2","school_id":"s1","section_number":"M3A","subject":"Math","term_ids":["t1"]}
+        section {"class_type":"homeroom","course_id":"c1","grade":"03","id":"k2","name":"Homeroom","school_id":"s1","term_ids":["t1"]}
+        student {"dob":"2015-04-01","first_name":"Ann","id":"u1","last_name":"Lee","school_ids":["s1"],"username":"a"}
+        staff {"first_name":"Bo","id":"u2","last_name":"Lee","roles":["teacher"],"school_ids":["s1"]}
+        staff {"first_name":"Cy","id":"u3","last_name":"Lee","roles":["teacher"],"school_ids":["s1"]}
+        enrollment {"role":"student","school_id":"s1","section_id":"k1","user_id":"u1"}
+        enrollment {"primary":true,"role":"teacher","school_id":"s1","section_id":"k1","user_id":"u2"}
+        enrollment {"role":"teacher","school_id":"s1","section_id":"k2","user_id":"u3"}
+    "#]],
+    );
+}
+
+/// A stray trailing comma adds an empty field after the last column: nothing is lost, so the
+/// row is read. An extra field holding a value is still a malformed row (a column may have
+/// shifted).
+#[test]
+fn trailing_empty_fields_are_read_and_extra_values_are_errors() {
+    let classes = "sourcedId,title,courseSourcedId,classType,schoolSourcedId,termSourcedIds
+k1,Math 3A,c1,scheduled,s1,t1,
+k2,Homeroom,c1,homeroom,s1,t1, ,,
+";
+    let files: Vec<_> = with("classes.csv", classes)
+        .into_iter()
+        .filter(|(n, _)| *n != "enrollments.csv")
+        .chain([(
+            "enrollments.csv",
+            "sourcedId,classSourcedId,schoolSourcedId,userSourcedId,role\n",
+        )])
+        .collect();
+    let roster = read(&mem(&files)).unwrap();
+    let ids: Vec<&str> = roster.sections.iter().map(|s| s.id.as_str()).collect();
+    assert_eq!(ids, ["k1", "k2"]);
+    assert!(
+        roster
+            .warnings
+            .iter()
+            .all(|w| w.location.source != "classes.csv")
+    );
+    check(
+        &with(
+            "classes.csv",
+            "sourcedId,title,courseSourcedId,classType,schoolSourcedId,termSourcedIds\nk1,Math,c1,scheduled,s1,t1,x\n",
+        ),
+        expect![[r#"
+            error malformed_csv classes.csv:2 the row has 7 fields but the header has 6
+        "#]],
+    );
 }

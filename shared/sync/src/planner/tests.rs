@@ -24,16 +24,7 @@ pub(crate) fn now() -> DateTime<Utc> {
 }
 
 pub(crate) fn school(id: &str) -> School {
-    School {
-        id: id.into(),
-        name: format!("School {id}"),
-        sis_id: None,
-        school_number: None,
-        state_id: None,
-        nces_id: None,
-        low_grade: None,
-        high_grade: None,
-    }
+    School::named(id, format!("School {id}"))
 }
 
 pub(crate) fn student(id: &str, schools: &[&str], sis: &str) -> Student {
