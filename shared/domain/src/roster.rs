@@ -452,6 +452,7 @@ impl Roster {
     /// these point at a reader that missed one).
     pub fn shards(&self) -> (Vec<SchoolShard>, Vec<Issue>) {
         let mut unplaced = Vec::new();
+        let mut no_school = Vec::new();
         let mut not_placed = |what: &str, id: &str, school: &str, effect: &str| {
             unplaced.push(Issue::warning(
                 IssueCode::DanglingReference,
@@ -489,6 +490,16 @@ impl Roster {
             }
         }
         for st in &self.staff {
+            if st.school_ids.is_empty() {
+                // District-level staff (a district org only, Clever district admins): the
+                // directory's people are members of schools, so say so rather than drop them.
+                no_school.push(Issue::warning(
+                    IssueCode::MissingValue,
+                    Location::file(format!("roster staff {}", st.id)),
+                    "the staff member belongs to no school of the feed (district-level only); \
+                     district-level staff are not synced",
+                ));
+            }
             for sid in &st.school_ids {
                 match by_school.get_mut(sid.as_str()) {
                     Some(sh) => sh.staff.push(st.clone()),
@@ -529,6 +540,7 @@ impl Roster {
                 ),
             }
         }
+        unplaced.extend(no_school);
         (by_school.into_values().collect(), unplaced)
     }
 }
@@ -608,6 +620,22 @@ mod tests {
             schools: vec![school("s1")],
             sections: vec![section("c1", "s1"), section("c2", "s9")],
             students: vec![student("u1", &["s1", "s9"])],
+            staff: vec![Staff {
+                id: "a1".into(),
+                school_ids: Vec::new(),
+                first_name: String::new(),
+                middle_name: None,
+                last_name: String::new(),
+                email: None,
+                sis_id: None,
+                staff_number: None,
+                state_id: None,
+                title: None,
+                roles: vec![StaffRole::DistrictAdmin],
+                sms: None,
+                phone: None,
+                language: None,
+            }],
             enrollments: vec![Enrollment {
                 section_id: "c2".into(),
                 school_id: "s9".into(),
@@ -631,6 +659,7 @@ mod tests {
                 "roster section c2: its school s9 is not among the roster's schools; the section is in no shard (dangling_reference)",
                 "roster student u1: its school s9 is not among the roster's schools; the student is not in its shard (dangling_reference)",
                 "roster enrollment c2/u1: its school s9 is not among the roster's schools; the enrollment is in no shard (dangling_reference)",
+                "roster staff a1: the staff member belongs to no school of the feed (district-level only); district-level staff are not synced (missing_value)",
             ]
         );
         assert!(

@@ -1,6 +1,7 @@
 //! Clever SFTP CSV reader: `schools.csv`, `students.csv` (with contact columns, one row per
 //! student × contact), `teachers.csv` (one row per teacher × school), `sections.csv`,
-//! `enrollments.csv` and the optional `staff.csv`, into a canonical [`Roster`].
+//! `enrollments.csv` and the optional `staff.csv` (and `admins.csv`, the file Clever deprecated
+//! for it, read the same way), into a canonical [`Roster`].
 //!
 //! - File names and headers are matched ignoring ASCII case (`Dob` = `DOB`); column order is free.
 //! - Contacts are deduplicated by `Contact_sis_id`, else by normalised name plus email (or phone);
@@ -27,20 +28,26 @@ const TEACHERS: &str = "teachers.csv";
 const SECTIONS: &str = "sections.csv";
 const ENROLLMENTS: &str = "enrollments.csv";
 const STAFF: &str = "staff.csv";
+/// Deprecated by Clever for staff.csv (`Admin_email`, `Admin_title`); older exports still send it.
+const ADMINS: &str = "admins.csv";
 
 /// Reads a Clever SFTP CSV set. Errors (nothing usable) are returned; record-level problems
 /// become warnings in [`Roster::warnings`].
 pub fn read(files: &FileSet) -> Result<Roster, SourceError> {
     let mut errors = Vec::new();
-    let mut names = [""; 6];
-    for (slot, want) in
-        names
-            .iter_mut()
-            .zip([SCHOOLS, STUDENTS, TEACHERS, SECTIONS, ENROLLMENTS, STAFF])
-    {
+    let mut names = [""; 7];
+    for (slot, want) in names.iter_mut().zip([
+        SCHOOLS,
+        STUDENTS,
+        TEACHERS,
+        SECTIONS,
+        ENROLLMENTS,
+        STAFF,
+        ADMINS,
+    ]) {
         match files.find_ignore_case(want) {
             Some(found) => *slot = found,
-            None if want == STAFF => {}
+            None if want == STAFF || want == ADMINS => {}
             None => errors.push(Issue::error(
                 IssueCode::MissingFile,
                 Location::file(want),
@@ -58,17 +65,22 @@ pub fn read(files: &FileSet) -> Result<Roster, SourceError> {
         sections_n,
         enrol_n,
         staff_n,
+        admins_n,
     ] = names;
     let schools_b = files.bytes(schools_n)?;
     let students_b = files.bytes(students_n)?;
     let teachers_b = files.bytes(teachers_n)?;
     let sections_b = files.bytes(sections_n)?;
     let enrol_b = files.bytes(enrol_n)?;
-    let staff_b = if staff_n.is_empty() {
-        None
-    } else {
-        Some(files.bytes(staff_n)?)
+    let optional = |name: &str| -> Result<_, SourceError> {
+        Ok(if name.is_empty() {
+            None
+        } else {
+            Some(files.bytes(name)?)
+        })
     };
+    let staff_b = optional(staff_n)?;
+    let admins_b = optional(admins_n)?;
     let mut schools_t = Table::open(schools_n, &schools_b)?;
     let mut students_t = Table::open(students_n, &students_b)?;
     let mut teachers_t = Table::open(teachers_n, &teachers_b)?;
@@ -76,6 +88,10 @@ pub fn read(files: &FileSet) -> Result<Roster, SourceError> {
     let mut enrol_t = Table::open(enrol_n, &enrol_b)?;
     let mut staff_t = match &staff_b {
         Some(b) => Some(Table::open(staff_n, b)?),
+        None => None,
+    };
+    let mut admins_t = match &admins_b {
+        Some(b) => Some(Table::open(admins_n, b)?),
         None => None,
     };
     if students_t.has_no_header() && teachers_t.has_no_header() {
@@ -90,7 +106,10 @@ pub fn read(files: &FileSet) -> Result<Roster, SourceError> {
     let enrol_c = EnrolCols::new(&enrol_t, &mut errors, &mut w);
     let staff_c = staff_t
         .as_ref()
-        .map(|t| StaffCols::new(t, &mut errors, &mut w));
+        .map(|t| StaffCols::new(t, StaffFile::Staff, &mut errors, &mut w));
+    let admins_c = admins_t
+        .as_ref()
+        .map(|t| StaffCols::new(t, StaffFile::Admins, &mut errors, &mut w));
     if !errors.is_empty() {
         return Err(SourceError::Invalid { issues: errors });
     }
@@ -120,6 +139,9 @@ pub fn read(files: &FileSet) -> Result<Roster, SourceError> {
     r.read_students(&mut students_t, &students_c)?;
     r.read_teachers(&mut teachers_t, &teachers_c)?;
     if let (Some(t), Some(c)) = (staff_t.as_mut(), staff_c) {
+        r.read_staff(t, &c)?;
+    }
+    if let (Some(t), Some(c)) = (admins_t.as_mut(), admins_c) {
         r.read_staff(t, &c)?;
     }
     if r.roster.students.is_empty() && r.roster.staff.is_empty() {
@@ -259,16 +281,27 @@ struct StaffCols {
     role: Col,
 }
 
+/// staff.csv, or the deprecated admins.csv: the same columns but two.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum StaffFile {
+    Staff,
+    Admins,
+}
+
 impl StaffCols {
-    fn new(t: &Table<'_>, e: &mut Vec<Issue>, w: &mut Vec<Issue>) -> Self {
+    fn new(t: &Table<'_>, file: StaffFile, e: &mut Vec<Issue>, w: &mut Vec<Issue>) -> Self {
+        let (email, title) = match file {
+            StaffFile::Staff => ("Staff_email", "Title"),
+            StaffFile::Admins => ("Admin_email", "Admin_title"),
+        };
         let mut c = t.columns(true);
         let s = Self {
             school: c.req("School_id"),
             id: c.req("Staff_id"),
-            email: c.req("Staff_email"),
+            email: c.req(email),
             first: c.opt("First_name"),
             last: c.opt("Last_name"),
-            title: c.opt("Title"),
+            title: c.opt(title),
             role: c.opt("Role"),
         };
         c.finish(e, w);

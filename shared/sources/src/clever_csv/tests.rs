@@ -325,3 +325,33 @@ s1,sec3,t2,Gym,12-9x
     "#]],
     );
 }
+
+/// admins.csv, the file Clever deprecated for staff.csv, is still read (older exports send it):
+/// `Admin_email` and `Admin_title`, merged with a teacher of the same email like staff.csv.
+#[test]
+fn deprecated_admins_file_is_read_as_staff() {
+    let mut files = good();
+    files.retain(|(n, _)| *n != "staff.csv");
+    files.push((
+        "admins.csv",
+        "School_id,Staff_id,Admin_email,First_name,Last_name,Admin_title
+s2,a1,chalmers@example.org,Gary,Chalmers,Superintendent
+s1,a2,EDNA@example.org,Edna,Krabappel,Assistant Principal
+",
+    ));
+    let roster = read(&mem(&files)).unwrap();
+    let staff: Vec<String> = roster
+        .staff
+        .iter()
+        .map(|s| format!("{} {:?} {:?} {:?}", s.id, s.school_ids, s.roles, s.title))
+        .collect();
+    expect![[r#"
+        [
+            "t1 [\"s1\", \"s2\"] [Teacher, Administrator] Some(\"Ms.\")",
+            "t2 [\"s1\"] [Teacher] None",
+            "a1 [\"s2\"] [Staff] Some(\"Superintendent\")",
+        ]
+    "#]]
+    .assert_debug_eq(&staff);
+    assert!(roster.warnings.is_empty(), "{:?}", roster.warnings);
+}
