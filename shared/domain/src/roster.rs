@@ -421,6 +421,19 @@ pub struct Roster {
 }
 
 impl Roster {
+    /// The school of district-level staff (listed under the district and no school): the feed's
+    /// district as a school of the roster, "<name> (district office)", added on first use, as
+    /// Clever adds its "Default District Office". `None` when the feed names no district.
+    pub fn district_office(&mut self) -> Option<String> {
+        let d = self.district.as_ref()?;
+        let id = d.id.clone();
+        if !self.schools.iter().any(|s| s.id == id) {
+            let name = format!("{} (district office)", d.name.as_deref().unwrap_or(&id));
+            self.schools.push(School::named(id.clone(), name));
+        }
+        Some(id)
+    }
+
     /// True when the feed carries no people at all: never archive on such a feed.
     pub fn is_empty_feed(&self) -> bool {
         self.students.is_empty() && self.staff.is_empty() && self.sections.is_empty()

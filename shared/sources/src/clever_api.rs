@@ -868,13 +868,17 @@ impl Convert {
                 staff_roles.push(StaffRole::DistrictAdmin);
             }
             let empty = Vec::new();
-            let school_ids = ordered_ids(
+            let mut school_ids = ordered_ids(
                 t.as_ref().and_then(|t| t.school.as_deref()),
                 [
                     t.as_ref().map_or(&empty, |t| &t.schools),
                     s.as_ref().map_or(&empty, |s| &s.schools),
                 ],
             );
+            if school_ids.is_empty() && da.is_some() {
+                // A district admin with no school: district-level staff, in the district office.
+                school_ids.extend(roster.district_office());
+            }
             let title = t
                 .as_ref()
                 .and_then(|t| owned(t.title.as_deref()))
@@ -1092,6 +1096,51 @@ mod tests {
         .unwrap();
         assert!(r.warnings.is_empty());
         assert_eq!(r.schools[0].low_grade, None);
+    }
+
+    /// A Clever district admin has no school: district-level staff, in the district office (the
+    /// district as a school of the roster), not left out of every shard.
+    #[test]
+    fn a_district_admin_belongs_to_the_district_office() {
+        let files = |name: &str| -> Option<Vec<u8>> {
+            let body: &[u8] = match name {
+                "districts.json" => br#"{"data":[{"data":{"id":"d1","name":"Demo ISD"}}]}"#,
+                "schools.json" => br#"{"data":[{"data":{"id":"s1","name":"North"}}]}"#,
+                "users.json" => {
+                    br#"{"data":[
+                    {"data":{"id":"a1","name":{"first":"A","last":"B"},"email":"a@example.org",
+                     "roles":{"district_admin":{"title":"Superintendent"}}}},
+                    {"data":{"id":"t1","name":{"first":"C","last":"D"},
+                     "roles":{"teacher":{"school":"s1","schools":["s1"]}}}}]}"#
+                }
+                "sections.json" => br#"{"data":[]}"#,
+                _ => return None,
+            };
+            Some(body.to_vec())
+        };
+        let r = read_json_dir(files).unwrap();
+        let schools: Vec<(&str, &str)> = r
+            .schools
+            .iter()
+            .map(|s| (s.id.as_str(), s.name.as_str()))
+            .collect();
+        assert_eq!(
+            schools,
+            [("s1", "North"), ("d1", "Demo ISD (district office)")]
+        );
+        let staff: Vec<(&str, &[String])> = r
+            .staff
+            .iter()
+            .map(|s| (s.id.as_str(), s.school_ids.as_slice()))
+            .collect();
+        assert_eq!(
+            staff,
+            [
+                ("a1", &["d1".to_string()][..]),
+                ("t1", &["s1".to_string()][..])
+            ]
+        );
+        assert!(r.shards().1.is_empty());
     }
 
     #[test]

@@ -991,6 +991,23 @@ pub fn from_pages(pages: &OneRosterPages) -> Result<Roster, SourceError> {
             Kind::Staff(role) => {
                 let sms = c.phone(&at, "sms", u.sms.as_deref());
                 let phone = c.phone(&at, "phone", u.phone.as_deref());
+                // Listed under the district and no school: district-level staff, in the
+                // district office (as the CSV reader does).
+                let district = roster.district.as_ref().map(|d| d.id.as_str());
+                let district_only = school_ids.is_empty()
+                    && u.orgs
+                        .iter()
+                        .any(|r| r.id().is_some() && r.id() == district);
+                let role = if role == StaffRole::Administrator && district_only {
+                    StaffRole::DistrictAdmin
+                } else {
+                    role
+                };
+                let school_ids = if district_only {
+                    roster.district_office().into_iter().collect()
+                } else {
+                    school_ids
+                };
                 roster.staff.push(Staff {
                     id,
                     school_ids,
@@ -1258,6 +1275,56 @@ mod tests {
                 format!("/users?offset=2 users[1].sourcedId: {repeat}"),
             ]
         );
+    }
+
+    /// Like the CSV reader: staff listed under the district and no school are district-level
+    /// (an administrator becomes a district admin) and belong to the district office, the
+    /// district as a school of the roster; staff with a school stay where they are.
+    #[test]
+    fn district_level_staff_belong_to_the_district_office() {
+        let pages = OneRosterPages {
+            orgs: vec![page("/orgs", "orgs", ORGS)],
+            users: vec![page(
+                "/users",
+                "users",
+                r#"{"users":[
+                    {"sourcedId":"a1","role":"administrator","givenName":"A","familyName":"B",
+                     "orgs":[{"sourcedId":"d1","type":"org"}]},
+                    {"sourcedId":"a2","role":"teacher","givenName":"C","familyName":"D",
+                     "orgs":[{"sourcedId":"d1"}]},
+                    {"sourcedId":"t1","role":"teacher","givenName":"E","familyName":"F",
+                     "orgs":[{"sourcedId":"s1"},{"sourcedId":"d1"}]}]}"#,
+            )],
+            ..OneRosterPages::default()
+        };
+        let r = from_pages(&pages).unwrap();
+        let schools: Vec<(&str, &str)> = r
+            .schools
+            .iter()
+            .map(|s| (s.id.as_str(), s.name.as_str()))
+            .collect();
+        assert_eq!(schools, [("s1", "A"), ("d1", "D (district office)")]);
+        let staff: Vec<(&str, &[String], &[StaffRole])> = r
+            .staff
+            .iter()
+            .map(|s| (s.id.as_str(), s.school_ids.as_slice(), s.roles.as_slice()))
+            .collect();
+        assert_eq!(
+            staff,
+            [
+                (
+                    "a1",
+                    &["d1".to_string()][..],
+                    &[StaffRole::DistrictAdmin][..]
+                ),
+                ("a2", &["d1".to_string()][..], &[StaffRole::Teacher][..]),
+                ("t1", &["s1".to_string()][..], &[StaffRole::Teacher][..]),
+            ]
+        );
+        assert!(r.warnings.is_empty(), "{:?}", warnings(&r));
+        let (shards, unplaced) = r.shards();
+        assert!(unplaced.is_empty(), "{unplaced:?}");
+        assert_eq!(shards.len(), 2);
     }
 
     /// Like the CSV reader: a class, a user's org or an enrollment's school that is not a

@@ -875,10 +875,16 @@ impl Reader {
                     UserRef::Student(self.roster.students.len() - 1)
                 }
                 Role::Staff(r) => {
-                    let r = if r == StaffRole::Administrator && school_ids.is_empty() && district {
+                    let district_only = school_ids.is_empty() && district;
+                    let r = if r == StaffRole::Administrator && district_only {
                         StaffRole::DistrictAdmin
                     } else {
                         r
+                    };
+                    let school_ids = if district_only {
+                        self.roster.district_office().into_iter().collect()
+                    } else {
+                        school_ids
                     };
                     self.roster.staff.push(Staff {
                         id: id.to_string(),

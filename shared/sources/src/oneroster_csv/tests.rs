@@ -79,13 +79,14 @@ fn good_bulk_feed() {
         expect![[r#"
             coverage {"enrollments":"bulk","schools":"bulk","sections":"bulk","users":"bulk"}
             district {"id":"d1","name":"Springfield District"}
+            school {"id":"d1","name":"Springfield District (district office)"}
             school {"id":"s1","name":"Springfield Elementary","school_number":"0042"}
             term {"end_date":"2024-12-20","id":"t1","name":"Fall 2024","start_date":"2024-08-20"}
             course {"id":"c1","name":"Math 3","number":"M3"}
             section {"class_type":"scheduled","course_id":"c1","grade":"03","id":"k1","name":"Math 3A","period":"1,2","school_id":"s1","section_number":"M3A","subject":"Math","term_ids":["t1"]}
             section {"class_type":"homeroom","course_id":"c1","grade":"03","id":"k2","name":"Homeroom","school_id":"s1","term_ids":["t1"]}
             student {"dob":"2015-04-01","email":"bart@example.org","first_name":"Bart","grade":"03","id":"u1","last_name":"Simpson","middle_name":"J","school_ids":["s1"],"sis_id":"0123","state_id":"IL-9","student_number":"1001","username":"bart"}
-            staff {"email":"gary@example.org","first_name":"Gary","id":"a1","last_name":"Chalmers","roles":["district_admin"]}
+            staff {"email":"gary@example.org","first_name":"Gary","id":"a1","last_name":"Chalmers","roles":["district_admin"],"school_ids":["d1"]}
             staff {"email":"edna@example.org","first_name":"Edna","id":"u2","last_name":"Krabappel","roles":["teacher"],"school_ids":["s1"],"sms":"+15551234567","staff_number":"T7"}
             contact {"first_name":"Abe","id":"g1","last_name":"Simpson","links":[{"relationship":"Guardian","student_id":"u1"}]}
             contact {"email":"marge@example.org","first_name":"Marge","id":"p1","last_name":"Simpson","links":[{"relationship":"Parent","student_id":"u1"}],"phone":"+15554445555","sms":"+15552223333"}
