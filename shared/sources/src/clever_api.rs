@@ -875,8 +875,9 @@ impl Convert {
                     s.as_ref().map_or(&empty, |s| &s.schools),
                 ],
             );
-            if school_ids.is_empty() && da.is_some() {
-                // A district admin with no school: district-level staff, in the district office.
+            if school_ids.is_empty() && (da.is_some() || s.is_some()) {
+                // A district admin, or staff, with no school: district-level staff, in the
+                // district office.
                 school_ids.extend(roster.district_office());
             }
             let title = t
@@ -1098,8 +1099,8 @@ mod tests {
         assert_eq!(r.schools[0].low_grade, None);
     }
 
-    /// A Clever district admin has no school: district-level staff, in the district office (the
-    /// district as a school of the roster), not left out of every shard.
+    /// A Clever district admin (or staff member) with no school: district-level staff, in the
+    /// district office (the district as a school of the roster), not left out of every shard.
     #[test]
     fn a_district_admin_belongs_to_the_district_office() {
         let files = |name: &str| -> Option<Vec<u8>> {
@@ -1110,6 +1111,8 @@ mod tests {
                     br#"{"data":[
                     {"data":{"id":"a1","name":{"first":"A","last":"B"},"email":"a@example.org",
                      "roles":{"district_admin":{"title":"Superintendent"}}}},
+                    {"data":{"id":"f1","name":{"first":"G","last":"H"},
+                     "roles":{"staff":{"schools":[],"title":"Finance"}}}},
                     {"data":{"id":"t1","name":{"first":"C","last":"D"},
                      "roles":{"teacher":{"school":"s1","schools":["s1"]}}}}]}"#
                 }
@@ -1137,6 +1140,7 @@ mod tests {
             staff,
             [
                 ("a1", &["d1".to_string()][..]),
+                ("f1", &["d1".to_string()][..]),
                 ("t1", &["s1".to_string()][..])
             ]
         );
