@@ -6,7 +6,8 @@
 //!   quoted, CRLF, `status` and `dateLastModified` blank (bulk), a full manifest with `absent`
 //!   files and `source.*` rows, a district and a department among the orgs, a class in two
 //!   terms, `userIds` of several types, a teacher in two schools, `parent`, `guardian` and
-//!   `relative` users, an aide enrollment, demographics.
+//!   `relative` users, an aide enrollment, demographics, a district administrator listed under
+//!   the district only (synced in the district office).
 //! - `clever-sis-export`: Clever SFTP CSV as a district's export script writes it: `Students.csv`
 //!   capitalised, its header in the script's own case (`Student_Street`, `IEP_status`) and order
 //!   with an extra `Active` column, every value quoted, CRLF and no final newline, ISO birth
@@ -106,10 +107,10 @@ async fn a_sis_export_of_oneroster_csv_syncs_as_the_spec_reads_it() {
     assert_eq!(
         created(&r),
         [
-            ("schools", 2, 0),
+            ("schools", 3, 0),
             ("classrooms", 3, 0),
             ("students", 3, 0),
-            ("staff", 3, 0),
+            ("staff", 4, 0),
             ("guardians", 3, 0),
             ("enrollments", 7, 0),
             ("guardian_links", 4, 0),
@@ -144,6 +145,14 @@ async fn a_sis_export_of_oneroster_csv_syncs_as_the_spec_reads_it() {
         person(&d, "U-A1").staff_roles,
         [domain::StaffRole::Administrator]
     );
+    // orgSourcedIds "D1" only: a district administrator, in the district office (the district
+    // as a school).
+    let office = school(&d, "D1");
+    assert_eq!(
+        person(&d, "U-A2").staff_roles,
+        [domain::StaffRole::DistrictAdmin]
+    );
+    assert_eq!(schools_of(person(&d, "U-A2")), BTreeSet::from([office]));
 
     // A parent of children in both schools: one guardian, a member of both, linked to both.
     let linh = person(&d, "U-P1");
