@@ -504,13 +504,13 @@ impl Roster {
         }
         for st in &self.staff {
             if st.school_ids.is_empty() {
-                // District-level staff (a district org only, Clever district admins): the
-                // directory's people are members of schools, so say so rather than drop them.
+                // Staff with neither a school nor the district (readers put district-level staff
+                // in the district office): in no shard, so say so rather than drop them.
                 no_school.push(Issue::warning(
                     IssueCode::MissingValue,
                     Location::file(format!("roster staff {}", st.id)),
-                    "the staff member belongs to no school of the feed (district-level only); \
-                     district-level staff are not synced",
+                    "the staff member belongs to no school of the feed nor to its district; \
+                     the staff member is not synced",
                 ));
             }
             for sid in &st.school_ids {
@@ -672,7 +672,7 @@ mod tests {
                 "roster section c2: its school s9 is not among the roster's schools; the section is in no shard (dangling_reference)",
                 "roster student u1: its school s9 is not among the roster's schools; the student is not in its shard (dangling_reference)",
                 "roster enrollment c2/u1: its school s9 is not among the roster's schools; the enrollment is in no shard (dangling_reference)",
-                "roster staff a1: the staff member belongs to no school of the feed (district-level only); district-level staff are not synced (missing_value)",
+                "roster staff a1: the staff member belongs to no school of the feed nor to its district; the staff member is not synced (missing_value)",
             ]
         );
         assert!(

@@ -86,14 +86,14 @@ pub fn read(files: &FileSet) -> Result<Roster, SourceError> {
     let mut teachers_t = Table::open(teachers_n, &teachers_b)?;
     let mut sections_t = Table::open(sections_n, &sections_b)?;
     let mut enrol_t = Table::open(enrol_n, &enrol_b)?;
-    let mut staff_t = match &staff_b {
-        Some(b) => Some(Table::open(staff_n, b)?),
-        None => None,
-    };
-    let mut admins_t = match &admins_b {
-        Some(b) => Some(Table::open(admins_n, b)?),
-        None => None,
-    };
+    let mut staff_t = staff_b
+        .as_deref()
+        .map(|b| Table::open(staff_n, b))
+        .transpose()?;
+    let mut admins_t = admins_b
+        .as_deref()
+        .map(|b| Table::open(admins_n, b))
+        .transpose()?;
     if students_t.has_no_header() && teachers_t.has_no_header() {
         return Err(empty_feed(students_n));
     }
@@ -378,8 +378,8 @@ impl EnrolCols {
 }
 
 /// The `School_id` of staff.csv rows for Clever's auto-generated district office, and its name.
-pub const DISTRICT_OFFICE_ID: &str = "DEFAULT DISTRICT OFFICE";
-pub const DISTRICT_OFFICE_NAME: &str = "Default District Office";
+const DISTRICT_OFFICE_ID: &str = "DEFAULT DISTRICT OFFICE";
+const DISTRICT_OFFICE_NAME: &str = "Default District Office";
 
 struct Reader {
     roster: Roster,

@@ -993,11 +993,11 @@ pub fn from_pages(pages: &OneRosterPages) -> Result<Roster, SourceError> {
                 let phone = c.phone(&at, "phone", u.phone.as_deref());
                 // Listed under the district and no school: district-level staff, in the
                 // district office (as the CSV reader does).
-                let district = roster.district.as_ref().map(|d| d.id.as_str());
                 let district_only = school_ids.is_empty()
-                    && u.orgs
-                        .iter()
-                        .any(|r| r.id().is_some() && r.id() == district);
+                    && roster
+                        .district
+                        .as_ref()
+                        .is_some_and(|d| u.orgs.iter().any(|r| r.id() == Some(d.id.as_str())));
                 let role = if role == StaffRole::Administrator && district_only {
                     StaffRole::DistrictAdmin
                 } else {

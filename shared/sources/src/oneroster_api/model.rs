@@ -40,7 +40,6 @@ where
 pub enum FlexBool {
     Bool(bool),
     Text(String),
-    Number(serde_json::Number),
     Other(serde_json::Value),
 }
 
@@ -49,12 +48,11 @@ impl FlexBool {
         match self {
             Self::Bool(b) => Some(*b),
             Self::Text(s) => crate::files::bool_word(s),
-            Self::Number(n) => match n.as_u64() {
+            Self::Other(v) => match v.as_u64() {
                 Some(1) => Some(true),
                 Some(0) => Some(false),
                 _ => None,
             },
-            Self::Other(_) => None,
         }
     }
 }
