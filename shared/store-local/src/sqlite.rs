@@ -183,6 +183,40 @@ pub(crate) fn fold_pending(conn: &mut Connection) -> Result<()> {
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(sql_err)?;
+    let only_inserts: bool = tx
+        .query_row(
+            "SELECT NOT EXISTS (SELECT 1 FROM idx_pending WHERE present = 0)",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(sql_err)?;
+    if only_inserts {
+        // A log of insertions only (a first sync's, mostly): the order of its rows does not
+        // matter, so SQLite copies each chunk across in key order itself, without a round
+        // trip through owned strings per row.
+        let (first, last): (Option<i64>, Option<i64>) = tx
+            .query_row("SELECT MIN(seq), MAX(seq) FROM idx_pending", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .map_err(sql_err)?;
+        if let (Some(first), Some(last)) = (first, last) {
+            let mut copy = tx
+                .prepare_cached(
+                    "INSERT OR IGNORE INTO idx (district, ikey, key)
+                     SELECT district, ikey, key FROM idx_pending
+                     WHERE seq >= ?1 AND seq < ?2 ORDER BY district, ikey, key",
+                )
+                .map_err(sql_err)?;
+            let mut from = first;
+            while from <= last {
+                copy.execute(params![from, from + FOLD_CHUNK])
+                    .map_err(sql_err)?;
+                from += FOLD_CHUNK;
+            }
+        }
+        tx.execute("DELETE FROM idx_pending", []).map_err(sql_err)?;
+        return tx.commit().map_err(sql_err);
+    }
     let mut after = 0i64;
     loop {
         let mut last: std::collections::BTreeMap<(String, String, String), bool> =
