@@ -42,10 +42,24 @@ impl Frozen {
     pub fn new(mut records: Vec<Record>) -> Self {
         let mut keys: Vec<RecordKey> = records.iter().map(Record::key).collect();
         if !keys.windows(2).all(|w| w[0] < w[1]) {
-            let mut pairs: Vec<(RecordKey, Record)> = keys.into_iter().zip(records).collect();
-            pairs.sort_by(|a, b| a.0.cmp(&b.0));
-            pairs.dedup_by(|a, b| a.0 == b.0);
-            (keys, records) = pairs.into_iter().unzip();
+            // Sorted through a permutation applied in place: no second copy of the records
+            // (a district's worth of them) while they are put in order.
+            let mut order: Vec<u32> = (0..u32::try_from(keys.len()).unwrap_or(u32::MAX)).collect();
+            order
+                .sort_unstable_by(|&a, &b| keys[a as usize].cmp(&keys[b as usize]).then(a.cmp(&b)));
+            permute(&mut order, &mut keys, &mut records);
+            // A repeated key keeps its first record (the sort kept input order among equals).
+            let mut write = 0;
+            for read in 0..keys.len() {
+                if write > 0 && keys[read] == keys[write - 1] {
+                    continue;
+                }
+                keys.swap(write, read);
+                records.swap(write, read);
+                write += 1;
+            }
+            keys.truncate(write);
+            records.truncate(write);
         }
         // Index keys a record's own key answers (`kind#…`, an enrollment's classroom) are not
         // stored: [`Frozen::positions`] finds them in the sorted keys.
@@ -108,6 +122,22 @@ impl Frozen {
     /// Every record, in key order.
     pub fn records(&self) -> &[Record] {
         &self.records
+    }
+}
+
+/// Puts `keys[order[i]]` and `records[order[i]]` at `i`, in place, following the cycles of
+/// `order` (left as the identity).
+fn permute(order: &mut [u32], keys: &mut [RecordKey], records: &mut [Record]) {
+    for start in 0..order.len() {
+        let mut at = start;
+        while order[at] as usize != start {
+            let from = order[at] as usize;
+            keys.swap(at, from);
+            records.swap(at, from);
+            order[at] = at as u32;
+            at = from;
+        }
+        order[at] = at as u32;
     }
 }
 
@@ -312,6 +342,37 @@ mod tests {
         assert!(d.cached("d1").is_none(), "release dropped it");
         let again = d.frozen("d1").await.unwrap().expect("loaded again on read");
         assert_eq!(again.get(&e.key()).map(Record::key), Some(e.key()));
+    }
+
+    #[test]
+    fn frozen_sorts_records_by_key_and_keeps_the_first_of_a_repeated_key() {
+        // Unsorted, with repeats, long cycles and fixed points for the in-place permutation.
+        let mut input = Vec::new();
+        for i in [7, 3, 9, 3, 0, 5, 1, 9, 8, 2, 6, 4, 7] {
+            let mut p = conformance::student(&format!("p{i}"), "s1", &format!("x{i}"));
+            p.set_version(input.len() as u64);
+            input.push(p);
+        }
+        let f = Frozen::new(input.clone());
+        let keys: Vec<RecordKey> = f.records().iter().map(Record::key).collect();
+        let mut want = keys.clone();
+        want.sort();
+        want.dedup();
+        assert_eq!(keys, want, "sorted, one record per key");
+        assert_eq!(keys.len(), 10);
+        for r in f.records() {
+            let first = input.iter().find(|i| i.key() == r.key()).unwrap();
+            assert_eq!(
+                r.version(),
+                first.version(),
+                "the first of a repeated key is kept"
+            );
+            assert_eq!(f.get(&r.key()), Some(r));
+        }
+        assert!(f.get(&RecordKey("person#nobody".into())).is_none());
+        let by_external: Vec<_> = f.by_index(&IndexKey::external("x9")).collect();
+        assert_eq!(by_external.len(), 1, "the index points at the kept record");
+        assert_eq!(by_external[0].version(), 2);
     }
 
     #[tokio::test]
