@@ -71,7 +71,7 @@ async fn main() -> anyhow::Result<()> {
         .write(
             "demo",
             &[Write::Put {
-                record: Record::School(School {
+                record: Record::from(School {
                     id: "s1".into(),
                     name: "Lincoln Elementary".into(),
                     external_ids: Default::default(),

@@ -158,7 +158,7 @@ pub async fn schools(directory: &dyn Directory, district: &str) -> Result<Vec<Sc
         .await?
         .into_iter()
         .filter_map(|r| match r {
-            Record::School(s) => Some(s),
+            Record::School(s) => Some(*s),
             _ => None,
         })
         .collect())
@@ -177,7 +177,7 @@ pub async fn classrooms(
         .await?
         .into_iter()
         .filter_map(|r| match r {
-            Record::Classroom(c) => Some(c),
+            Record::Classroom(c) => Some(*c),
             _ => None,
         })
         .collect())
@@ -205,7 +205,7 @@ pub async fn match_school(
                 other.id
             )));
         }
-        return Ok(other.clone());
+        return Ok((**other).clone());
     }
     let Some(Record::School(mut school)) = directory
         .get(district, &RecordKey::school(school_id))
@@ -226,7 +226,7 @@ pub async fn match_school(
         expected,
     )
     .await?;
-    Ok(school)
+    Ok(*school)
 }
 
 /// Step 4: take over an existing classroom with a section id (for Clever, the section's Clever
@@ -253,7 +253,7 @@ pub async fn link_classroom(
                 other.id
             )));
         }
-        return Ok(other.clone());
+        return Ok((**other).clone());
     }
     let Some(Record::Classroom(mut c)) = directory
         .get(district, &RecordKey::classroom(classroom_id))
@@ -268,7 +268,7 @@ pub async fn link_classroom(
     let expected = Some(c.version);
     c.section_ids.insert(section_id.to_string());
     write_one(directory, district, Record::Classroom(c.clone()), expected).await?;
-    Ok(c)
+    Ok(*c)
 }
 
 async fn write_one(

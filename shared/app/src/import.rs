@@ -198,14 +198,14 @@ pub async fn import(
     let records: Vec<Record> = export
         .schools
         .into_iter()
-        .map(Record::School)
-        .chain(export.classrooms.into_iter().map(Record::Classroom))
+        .map(Record::from)
+        .chain(export.classrooms.into_iter().map(Record::from))
         .chain(export.students.into_iter().map(Record::from))
         .chain(export.staff.into_iter().map(Record::from))
         .chain(export.guardians.into_iter().map(Record::from))
         .chain(export.enrollments.into_iter().map(Record::Enrollment))
         .chain(export.guardian_links.into_iter().map(Record::GuardianLink))
-        .chain(export.linked_records.into_iter().map(Record::Linked))
+        .chain(export.linked_records.into_iter().map(Record::from))
         .collect();
     let mut summary = ImportSummary::default();
     for chunk in records.chunks(500) {

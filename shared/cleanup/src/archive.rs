@@ -56,7 +56,7 @@ pub async fn default_scope(dir: &dyn Directory, district: &str) -> Result<Scope>
         .await?
         .into_iter()
         .filter_map(|r| match r {
-            Record::School(s) if s.archived.is_none() => Some(s),
+            Record::School(s) if s.archived.is_none() => Some(*s),
             _ => None,
         })
         .collect();

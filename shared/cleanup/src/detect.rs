@@ -459,7 +459,7 @@ pub async fn mark_not_duplicate(
     load::person_of(dir, district, b, kind).await?;
     let key = RecordKey::not_duplicate(a, b);
     if let Some(Record::NotDuplicate(n)) = dir.get(district, &key).await? {
-        return Ok(n);
+        return Ok(*n);
     }
     let (a, b) = ordered(a, b);
     let record = NotDuplicate {
@@ -474,7 +474,7 @@ pub async fn mark_not_duplicate(
         .write(
             district,
             &[Write::Put {
-                record: Record::NotDuplicate(record.clone()),
+                record: Record::from(record.clone()),
                 expected: None,
             }],
         )
@@ -491,7 +491,7 @@ pub async fn mark_not_duplicate(
             Ok(record)
         }
         _ => match dir.get(district, &key).await? {
-            Some(Record::NotDuplicate(n)) => Ok(n),
+            Some(Record::NotDuplicate(n)) => Ok(*n),
             _ => Err(CleanupError::Conflict(key.as_str().to_string())),
         },
     }

@@ -368,7 +368,7 @@ pub async fn merge(
         .write(
             district,
             &[Write::Put {
-                record: Record::Merge(record),
+                record: Record::from(record),
                 expected: None,
             }],
         )

@@ -197,7 +197,7 @@ async fn oversized_items_overflow_to_s3() {
         return;
     };
     let dir = clients.directory(&cfg);
-    let big = Record::Linked(LinkedRecord {
+    let big = Record::from(LinkedRecord {
         id: "l1".into(),
         kind: LinkedKind::Backpack,
         student_id: "p1".into(),

@@ -762,7 +762,7 @@ pub async fn directory(d: &dyn Directory) {
     );
 
     // Index queries, in key order, paged.
-    let classroom = Record::Classroom(Classroom {
+    let classroom = Record::from(Classroom {
         id: "c1".into(),
         school_id: school.clone(),
         name: "Room 1".into(),
@@ -1035,7 +1035,7 @@ pub async fn directory(d: &dyn Directory) {
     );
 
     // School records too.
-    let sch = Record::School(School {
+    let sch = Record::from(School {
         id: school.clone(),
         name: "Lincoln".into(),
         external_ids: ["src-school-1".to_string()].into(),

@@ -387,7 +387,7 @@ pub async fn stage(
                 .await?
                 .into_iter()
                 .filter_map(|r| match r {
-                    Record::School(s) => Some(s),
+                    Record::School(s) => Some(*s),
                     _ => None,
                 })
                 .collect();
@@ -791,7 +791,7 @@ async fn plan_district_step(
         .await?
         .into_iter()
         .filter_map(|r| match r {
-            Record::School(s) => Some(s),
+            Record::School(s) => Some(*s),
             _ => None,
         })
         .collect();

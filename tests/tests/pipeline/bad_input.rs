@@ -86,7 +86,9 @@ pub fn person<'a>(dump: &'a [Record], id: &str) -> Option<&'a Person> {
 /// The live classroom linked to section `section`.
 pub fn classroom<'a>(dump: &'a [Record], section: &str) -> Option<&'a Classroom> {
     dump.iter().find_map(|r| match r {
-        Record::Classroom(c) if c.archived.is_none() && c.section_ids.contains(section) => Some(c),
+        Record::Classroom(c) if c.archived.is_none() && c.section_ids.contains(section) => {
+            Some(&**c)
+        }
         _ => None,
     })
 }

@@ -109,7 +109,7 @@ pub fn sms(mut p: Person, s: &str) -> Person {
 }
 
 pub fn school(id: &str, external: &[&str]) -> Record {
-    Record::School(School {
+    Record::from(School {
         id: id.into(),
         name: format!("School {id}"),
         external_ids: external.iter().map(|s| s.to_string()).collect(),
@@ -144,7 +144,7 @@ pub fn glink(student: &str, guardian: &str) -> Record {
 }
 
 pub fn linked(id: &str, student: &str) -> Record {
-    Record::Linked(LinkedRecord {
+    Record::from(LinkedRecord {
         id: id.into(),
         kind: LinkedKind::Backpack,
         student_id: student.into(),

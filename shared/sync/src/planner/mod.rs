@@ -467,7 +467,7 @@ impl<'a> SchoolPlanner<'a> {
                 n.managed = Some(self.ctx.managed(&src.id, s.managed.as_ref()));
                 Record::School(n)
             }
-            _ => Record::School(School {
+            _ => Record::from(School {
                 id: self.dir_school.clone(),
                 name: src.name.clone(),
                 external_ids: BTreeSet::from([src.id.clone()]),
@@ -496,7 +496,7 @@ impl<'a> SchoolPlanner<'a> {
             .view
             .by_index(&IndexKey::in_school(&self.dir_school))
             .filter_map(|r| match r {
-                Record::Classroom(c) if c.school_id == self.dir_school => Some(c),
+                Record::Classroom(c) if c.school_id == self.dir_school => Some(&**c),
                 _ => None,
             })
             .collect();
@@ -549,14 +549,14 @@ impl<'a> SchoolPlanner<'a> {
                 self.ctx
                     .managed(&s.id, old.as_ref().and_then(|c| c.managed.as_ref())),
             );
-            let old_rec = old.map(Record::Classroom);
+            let old_rec = old.map(Record::from);
             let c = change_for(
                 self.ctx,
                 EntityKind::Classrooms,
                 Some(&self.dir_school),
                 Some(&s.id),
                 old_rec.as_ref(),
-                Record::Classroom(new),
+                Record::from(new),
             );
             self.changes.push(c);
             out.insert(s.id.clone(), id);
@@ -572,14 +572,14 @@ impl<'a> SchoolPlanner<'a> {
                     let mut n = c.clone();
                     n.archived = Some(self.ctx.archived_now());
                     let source = c.managed.as_ref().map(|m| m.source_id.clone());
-                    let old = Record::Classroom(c.clone());
+                    let old = Record::from(c.clone());
                     let ch = change_for(
                         self.ctx,
                         EntityKind::Classrooms,
                         Some(&self.dir_school),
                         source.as_deref(),
                         Some(&old),
-                        Record::Classroom(n),
+                        Record::from(n),
                     );
                     self.changes.push(ch);
                 }
@@ -1127,8 +1127,8 @@ pub fn archive_absent_schools(
                 EntityKind::Schools,
                 Some(&id),
                 source.as_deref(),
-                Some(&Record::School(s)),
-                Record::School(n),
+                Some(&Record::from(s)),
+                Record::from(n),
             )
         })
         .collect()

@@ -120,7 +120,7 @@ pub(crate) fn enr(sec: &str, school: &str, user: &str, role: EnrollmentRole) -> 
 }
 
 pub(crate) fn dir_school(id: &str, ext: &[&str]) -> Record {
-    Record::School(DirSchool {
+    Record::from(DirSchool {
         id: id.into(),
         name: format!("Dir {id}"),
         external_ids: ext.iter().map(|s| s.to_string()).collect(),
@@ -215,7 +215,7 @@ pub(crate) fn plan_run(
     let schools: Vec<DirSchool> = dir
         .values()
         .filter_map(|r| match r {
-            Record::School(s) => Some(s.clone()),
+            Record::School(s) => Some((**s).clone()),
             _ => None,
         })
         .collect();

@@ -986,7 +986,7 @@ async fn run_case(c: &Case) -> Result<(), String> {
             .write(
                 D,
                 &[Write::Put {
-                    record: Record::School(school),
+                    record: Record::from(school),
                     expected: None,
                 }],
             )
