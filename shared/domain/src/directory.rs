@@ -638,3 +638,13 @@ mod key_prefix_tests {
         assert_eq!(IndexKey::of_person("p").key_prefix(), None);
     }
 }
+
+#[cfg(test)]
+mod size_tests {
+    /// The planning snapshot holds a district's records (about 9 per student) in a `Vec`:
+    /// a variant that grows past an enrollment makes every one of them bigger. Box it instead.
+    #[test]
+    fn a_record_is_no_bigger_than_an_enrollment_and_its_tag() {
+        assert!(std::mem::size_of::<super::Record>() <= 72);
+    }
+}
