@@ -436,16 +436,22 @@ pub async fn stage(
         };
         let d = &district.id;
         let r = &run.run_id;
-        for s in &staged.schools {
-            put_json(ports, &shard_key(d, r, &s.shard.school.id), s).await?;
+        let schools: Vec<String> = staged
+            .schools
+            .iter()
+            .map(|s| s.shard.school.id.clone())
+            .collect();
+        // Each shard is dropped once stored: staging does not hold the district twice over.
+        for s in staged.schools {
+            put_json(ports, &shard_key(d, r, &s.shard.school.id), &s).await?;
         }
         let manifest = Manifest {
             v: MESSAGE_VERSION,
             dry_run: run.dry_run,
             settings: district.settings.clone(),
-            context: staged.context.clone(),
+            context: staged.context,
             scope: staged.scope,
-            schools: staged.schools.iter().map(|s| s.shard.school.id.clone()).collect(),
+            schools,
             feed_people: staged.feed_people.clone(),
             feed_school_ids: staged.feed_school_ids.clone(),
             warnings: staged.warnings.clone(),
