@@ -208,13 +208,13 @@ fn manifest_key(d: &str, r: &str) -> String {
 fn shard_key(d: &str, r: &str, school: &str) -> String {
     format!("{}/staged/schools/{school}.json", base(d, r))
 }
-fn plan_key(d: &str, r: &str, school: &str) -> String {
+pub(crate) fn plan_key(d: &str, r: &str, school: &str) -> String {
     format!("{}/plans/{school}.json", base(d, r))
 }
 fn apply_key(d: &str, r: &str, school: &str) -> String {
     format!("{}/plans/{school}.apply.json", base(d, r))
 }
-fn digest_key(d: &str, r: &str, school: &str) -> String {
+pub(crate) fn digest_key(d: &str, r: &str, school: &str) -> String {
     format!("{}/plans/{school}.digest.json", base(d, r))
 }
 fn summary_key(d: &str, r: &str) -> String {
@@ -230,16 +230,36 @@ async fn put_json<T: Serialize>(ports: &Ports, key: &str, v: &T) -> Result<()> {
     Ok(())
 }
 
-async fn get_json<T: for<'de> Deserialize<'de>>(ports: &Ports, key: &str) -> Result<T> {
-    let body = match ports.objects.get(key).await {
-        Ok(b) => b,
-        Err(StoreError::NotFound(_)) => return Err(PipelineError::Missing(key.to_string())),
-        Err(e) => return Err(e.into()),
-    };
-    serde_json::from_slice(&body).map_err(|e| PipelineError::Corrupt {
+/// Stores a school's plan, then its digest (made from the stored bytes, see
+/// [`PlanDigest::of_stored`]).
+async fn put_plan(ports: &Ports, d: &str, r: &str, school: &str, plan: &Plan) -> Result<()> {
+    let key = plan_key(d, r, school);
+    let body = serde_json::to_vec(plan).map_err(|e| PipelineError::Corrupt {
+        key: key.clone(),
+        message: e.to_string(),
+    })?;
+    let digest = PlanDigest::of_stored(plan, &body);
+    ports.objects.put(&key, body).await?;
+    put_json(ports, &digest_key(d, r, school), &digest).await
+}
+
+async fn get_bytes(ports: &Ports, key: &str) -> Result<Vec<u8>> {
+    match ports.objects.get(key).await {
+        Ok(b) => Ok(b),
+        Err(StoreError::NotFound(_)) => Err(PipelineError::Missing(key.to_string())),
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn decode<T: for<'de> Deserialize<'de>>(key: &str, body: &[u8]) -> Result<T> {
+    serde_json::from_slice(body).map_err(|e| PipelineError::Corrupt {
         key: key.to_string(),
         message: e.to_string(),
     })
+}
+
+async fn get_json<T: for<'de> Deserialize<'de>>(ports: &Ports, key: &str) -> Result<T> {
+    decode(key, &get_bytes(ports, key).await?)
 }
 
 async fn get_json_opt<T: for<'de> Deserialize<'de>>(ports: &Ports, key: &str) -> Result<Option<T>> {
@@ -656,8 +676,7 @@ async fn handle_plan(ports: &Ports, d: &str, r: &str, school: &str) -> Result<()
     }
     let m = get_manifest(ports, d, r).await?;
     let plan = plan_one_school(ports, &m, d, r, school).await?;
-    put_json(ports, &plan_key(d, r, school), &plan).await?;
-    put_json(ports, &digest_key(d, r, school), &PlanDigest::of(&plan)).await?;
+    put_plan(ports, d, r, school, &plan).await?;
     put_change_list(ports, d, r, school, &plan.changes).await?;
     let done = ports.runs.school_done(d, r, "plan", school).await?;
     tracing::info!(
@@ -724,13 +743,20 @@ async fn load_school_digests(
     Ok(out)
 }
 
-/// Stores the digest of the plan a school applies unless it is already stored (a re-plan
-/// whose digest a crash kept from being written).
-async fn ensure_digest(ports: &Ports, d: &str, r: &str, school: &str, plan: &Plan) -> Result<()> {
-    let digest = PlanDigest::of(plan);
-    let key = digest_key(d, r, school);
-    if get_json_opt::<PlanDigest>(ports, &key).await?.as_ref() != Some(&digest) {
-        put_json(ports, &key, &digest).await?;
+/// Stores the digest of the plan a school applies (stored as `bytes`) unless `stored` is it
+/// already (a re-plan whose digest a crash kept from being written).
+async fn ensure_digest(
+    ports: &Ports,
+    d: &str,
+    r: &str,
+    school: &str,
+    stored: Option<&PlanDigest>,
+    plan: &Plan,
+    bytes: &[u8],
+) -> Result<()> {
+    let digest = PlanDigest::of_stored(plan, bytes);
+    if stored != Some(&digest) {
+        put_json(ports, &digest_key(d, r, school), &digest).await?;
     }
     Ok(())
 }
@@ -910,10 +936,23 @@ async fn handle_apply(ports: &Ports, d: &str, r: &str, school: &str) -> Result<(
     let m = get_manifest(ports, d, r).await?;
     let summary: Summary = get_json(ports, &summary_key(d, r)).await?;
     let held = summary.held.is_some();
-    let plan: Plan = get_json(ports, &plan_key(d, r, school)).await?;
-    if school != DISTRICT_PLAN {
-        ensure_digest(ports, d, r, school, &plan).await?;
+    let key = plan_key(d, r, school);
+    let bytes = get_bytes(ports, &key).await?;
+    let digest = if school == DISTRICT_PLAN {
+        None
+    } else {
+        get_json_opt::<PlanDigest>(ports, &digest_key(d, r, school)).await?
+    };
+    if digest.as_ref().is_some_and(|g| g.writes_nothing(&bytes)) {
+        // The digest was made from exactly these bytes and they write nothing: a school with
+        // no change. Its plan (every unchanged record) is not decoded.
+        return finish_apply(ports, &run, d, r, school, ApplyResult::default()).await;
     }
+    let plan: Plan = decode(&key, &bytes)?;
+    if school != DISTRICT_PLAN {
+        ensure_digest(ports, d, r, school, digest.as_ref(), &plan, &bytes).await?;
+    }
+    drop(bytes);
     let writes = writes_for(&plan.changes, held);
     let (done, conflicts) = write_all(ports, d, &writes).await?;
     let mut result = ApplyResult::default();
@@ -939,9 +978,10 @@ async fn handle_apply(ports: &Ports, d: &str, r: &str, school: &str) -> Result<(
                 *c = (*orig).clone();
             }
         }
-        put_json(ports, &plan_key(d, r, school), &replan).await?;
-        if school != DISTRICT_PLAN {
-            put_json(ports, &digest_key(d, r, school), &PlanDigest::of(&replan)).await?;
+        if school == DISTRICT_PLAN {
+            put_json(ports, &plan_key(d, r, school), &replan).await?;
+        } else {
+            put_plan(ports, d, r, school, &replan).await?;
         }
         put_change_list(ports, d, r, school, &replan.changes).await?;
         let writes = writes_for(&replan.changes, held);
@@ -955,6 +995,19 @@ async fn handle_apply(ports: &Ports, d: &str, r: &str, school: &str) -> Result<(
             result.conflicts = again;
         }
     }
+    finish_apply(ports, &run, d, r, school, result).await
+}
+
+/// Records how a school's apply went; the last apply of the run (the schools and the district
+/// step) sends the finish.
+async fn finish_apply(
+    ports: &Ports,
+    run: &Run,
+    d: &str,
+    r: &str,
+    school: &str,
+    result: ApplyResult,
+) -> Result<()> {
     put_json(ports, &apply_key(d, r, school), &result).await?;
     let done_count = ports.runs.school_done(d, r, "apply", school).await?;
     if done_count > run.schools_total {

@@ -404,3 +404,117 @@ async fn redelivering_every_message_changes_nothing() {
         .is_transient()
     );
 }
+
+/// An apply trusts a digest's "writes nothing" only for the plan bytes it was made from: a
+/// digest from another attempt (a crash between storing a re-plan and its digest) that says
+/// nothing is written does not stop the plan's writes, and is replaced by the right one.
+#[tokio::test]
+async fn a_digest_of_other_plan_bytes_does_not_skip_the_writes() {
+    use crate::report::{PlanDigest, StoredPlan, plan_hash};
+    let settings = SyncSettings::default();
+    let roster = generated(3, &[true, false, true]);
+    let clean = env(two_school_directory()).await;
+    sync(&clean, &settings, "r1", roster.clone(), false).await;
+
+    let e = env(two_school_directory()).await;
+    let StageOutcome::Staged { .. } =
+        stage(&e.ports, &district(settings), &new_run("r1", false), roster)
+            .await
+            .unwrap()
+    else {
+        panic!("staging failed");
+    };
+    let mut tampered = Vec::new();
+    loop {
+        let batch = e
+            .queue
+            .receive(1, std::time::Duration::from_secs(60))
+            .await
+            .unwrap();
+        let Some(d) = batch.into_iter().next() else {
+            break;
+        };
+        if let Message::Apply { school, .. } = Message::parse(&d.body).unwrap()
+            && school != DISTRICT_PLAN
+        {
+            let key = digest_key("d1", "r1", &school);
+            let body = e.ports.objects.get(&key).await.unwrap();
+            let mut digest: PlanDigest = serde_json::from_slice(&body).unwrap();
+            assert!(
+                digest.plan.is_some_and(|p| p.writes > 0),
+                "a first sync writes"
+            );
+            digest.plan = Some(StoredPlan {
+                hash: plan_hash(b"another attempt's plan"),
+                writes: 0,
+            });
+            e.ports
+                .objects
+                .put(&key, serde_json::to_vec(&digest).unwrap())
+                .await
+                .unwrap();
+            tampered.push(school);
+        }
+        handle_body(&e.ports, &d.body).await.unwrap();
+        e.queue.ack(&d.receipt).await.unwrap();
+    }
+    assert!(!tampered.is_empty());
+    assert_eq!(dump(e.dir.as_ref()).await, dump(clean.dir.as_ref()).await);
+    for school in tampered {
+        let plan = e
+            .ports
+            .objects
+            .get(&plan_key("d1", "r1", &school))
+            .await
+            .unwrap();
+        let digest: PlanDigest = serde_json::from_slice(
+            &e.ports
+                .objects
+                .get(&digest_key("d1", "r1", &school))
+                .await
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            digest.plan.map(|p| p.hash),
+            Some(plan_hash(&plan)),
+            "the digest was made again from the stored plan"
+        );
+        assert!(!digest.writes_nothing(&plan));
+    }
+    // Re-synced, every school's plan writes nothing and its digest says so for its bytes.
+    let report = sync(
+        &e,
+        &SyncSettings::default(),
+        "r2",
+        generated(3, &[true, false, true]),
+        false,
+    )
+    .await;
+    assert!(report.status.is_final());
+    let schools: Vec<String> = e
+        .ports
+        .objects
+        .list("districts/d1/runs/r2/plans/")
+        .await
+        .unwrap()
+        .into_iter()
+        .filter_map(|o| o.key.strip_suffix(".digest.json").map(str::to_string))
+        .collect();
+    assert!(!schools.is_empty());
+    for k in schools {
+        let digest: PlanDigest = serde_json::from_slice(
+            &e.ports
+                .objects
+                .get(&format!("{k}.digest.json"))
+                .await
+                .unwrap(),
+        )
+        .unwrap();
+        let plan = e.ports.objects.get(&format!("{k}.json")).await.unwrap();
+        assert!(
+            digest.writes_nothing(&plan),
+            "{k}: no change writes nothing"
+        );
+    }
+}

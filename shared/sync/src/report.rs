@@ -27,6 +27,19 @@ pub struct PlanDigest {
     pub warnings: Vec<Issue>,
     /// Directory person ids the plan accounts for ([`crate::planner::claimed_people`]).
     pub claimed: BTreeSet<String>,
+    /// The stored plan this digest was made from: [`plan_hash`] of its bytes, and how many of
+    /// its changes write. An apply whose plan bytes hash to `plan_hash` and whose `writes` is 0
+    /// has nothing to do and need not decode the plan (a no-change night's plans are most of
+    /// its stored bytes). Absent in digests of older builds, which are then not trusted for it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan: Option<StoredPlan>,
+}
+
+/// See [`PlanDigest::plan`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredPlan {
+    pub hash: u64,
+    pub writes: u64,
 }
 
 impl PlanDigest {
@@ -35,8 +48,46 @@ impl PlanDigest {
             totals: Totals::of(&plan.changes),
             warnings: plan.warnings.clone(),
             claimed: crate::planner::claimed_people([plan]),
+            plan: None,
         }
     }
+
+    /// The digest of `plan`, stored as `bytes`.
+    pub fn of_stored(plan: &Plan, bytes: &[u8]) -> Self {
+        Self {
+            plan: Some(StoredPlan {
+                hash: plan_hash(bytes),
+                writes: plan.changes.iter().filter(|c| c.writes()).count() as u64,
+            }),
+            ..Self::of(plan)
+        }
+    }
+
+    /// True when this digest was made from exactly `bytes` and that plan writes nothing.
+    pub fn writes_nothing(&self, bytes: &[u8]) -> bool {
+        self.plan
+            .is_some_and(|p| p.writes == 0 && p.hash == plan_hash(bytes))
+    }
+}
+
+/// A 64-bit hash of a stored plan's bytes, eight at a time (FNV's multiply, with a rotation so
+/// that every bit reaches the low ones): stable across builds and platforms, since a digest may
+/// be written by one build and read by the next. Not cryptographic: it tells apart two plans of
+/// one school within one run, which is all [`PlanDigest::writes_nothing`] asks of it.
+pub fn plan_hash(bytes: &[u8]) -> u64 {
+    const PRIME: u64 = 0x0000_0100_0000_01b3;
+    let mix = |h: u64, w: u64| (h ^ w).wrapping_mul(PRIME).rotate_left(29);
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut words = bytes.chunks_exact(8);
+    for w in &mut words {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(w);
+        h = mix(h, u64::from_le_bytes(b));
+    }
+    let mut tail = [0u8; 8];
+    tail[..words.remainder().len()].copy_from_slice(words.remainder());
+    h = mix(h, u64::from_le_bytes(tail));
+    mix(h, bytes.len() as u64)
 }
 
 fn without_archives(mut t: Totals) -> Totals {
@@ -142,5 +193,54 @@ pub fn build_report(
         tried_to_archive,
         warnings,
         errors,
+    }
+}
+
+#[cfg(test)]
+mod digest_tests {
+    use super::*;
+
+    /// Digests outlive a build (a run may be applied by the next one), so the hash is fixed.
+    #[test]
+    fn plan_hash_is_stable_and_tells_bytes_apart() {
+        assert_eq!(plan_hash(b""), plan_hash(b""));
+        assert_eq!(
+            plan_hash(br#"{"changes":[],"warnings":[]}"#),
+            0x2027_3866_e5f2_0cfa,
+            "plan_hash changed: digests stored by older builds would stop skipping"
+        );
+        let a = br#"{"changes":[{"entity":"students","action":"unchanged"}],"warnings":[]}"#;
+        let mut seen = std::collections::BTreeSet::new();
+        for i in 0..a.len() {
+            let mut b = a.to_vec();
+            b[i] ^= 0x01;
+            assert!(
+                seen.insert(plan_hash(&b)),
+                "one flipped bit at {i} collides"
+            );
+        }
+        assert!(!seen.contains(&plan_hash(a)));
+        assert_ne!(plan_hash(b"\0"), plan_hash(b""), "length counts");
+    }
+
+    #[test]
+    fn only_a_digest_of_these_bytes_with_no_writes_says_nothing_is_written() {
+        let plan = Plan::default();
+        let bytes = serde_json::to_vec(&plan).unwrap();
+        let d = PlanDigest::of_stored(&plan, &bytes);
+        assert!(d.writes_nothing(&bytes));
+        assert!(!d.writes_nothing(b"{}"), "other bytes");
+        assert!(
+            !PlanDigest::of(&plan).writes_nothing(&bytes),
+            "a digest without the stored plan's hash (older builds)"
+        );
+        let writing = PlanDigest {
+            plan: Some(StoredPlan {
+                hash: plan_hash(&bytes),
+                writes: 1,
+            }),
+            ..d
+        };
+        assert!(!writing.writes_nothing(&bytes));
     }
 }
