@@ -357,6 +357,16 @@ proptest! {
     }
 }
 
+/// The next message of the queue, if any (one at a time, to step through a run).
+async fn receive_one(e: &Env) -> Option<store::Delivery> {
+    let batch = e
+        .queue
+        .receive(1, std::time::Duration::from_secs(60))
+        .await
+        .unwrap();
+    batch.into_iter().next()
+}
+
 #[tokio::test]
 async fn redelivering_every_message_changes_nothing() {
     let e = env(two_school_directory()).await;
@@ -372,12 +382,7 @@ async fn redelivering_every_message_changes_nothing() {
     };
     let mut bodies = Vec::new();
     loop {
-        let batch = e
-            .queue
-            .receive(1, std::time::Duration::from_secs(60))
-            .await
-            .unwrap();
-        let Some(d) = batch.into_iter().next() else {
+        let Some(d) = receive_one(&e).await else {
             break;
         };
         handle_body(&e.ports, &d.body).await.unwrap();
@@ -426,12 +431,7 @@ async fn a_digest_of_other_plan_bytes_does_not_skip_the_writes() {
     };
     let mut tampered = Vec::new();
     loop {
-        let batch = e
-            .queue
-            .receive(1, std::time::Duration::from_secs(60))
-            .await
-            .unwrap();
-        let Some(d) = batch.into_iter().next() else {
+        let Some(d) = receive_one(&e).await else {
             break;
         };
         if let Message::Apply { school, .. } = Message::parse(&d.body).unwrap()
