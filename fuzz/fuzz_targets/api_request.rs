@@ -85,7 +85,7 @@ fn change(entity: EntityKind, action: Action, key: &str, school: &str) -> Change
 }
 
 fn school(id: &str, name: &str, external: Option<&str>) -> Record {
-    Record::School(School {
+    Record::from(School {
         id: id.into(),
         name: name.into(),
         external_ids: external.into_iter().map(String::from).collect(),
@@ -126,7 +126,7 @@ fn student(id: &str, number: &str) -> Record {
 }
 
 fn classroom(id: &str, school: &str, name: &str) -> Record {
-    Record::Classroom(Classroom {
+    Record::from(Classroom {
         id: id.into(),
         school_id: school.into(),
         name: name.into(),
