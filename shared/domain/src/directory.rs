@@ -267,41 +267,25 @@ pub enum Record {
     NotDuplicate(Box<NotDuplicate>),
 }
 
-impl From<School> for Record {
-    fn from(s: School) -> Self {
-        Self::School(Box::new(s))
-    }
+/// `Record::from(x)` boxes `x` into its variant.
+macro_rules! boxed_record_from {
+    ($($variant:ident($ty:ty)),+ $(,)?) => {$(
+        impl From<$ty> for Record {
+            fn from(v: $ty) -> Self {
+                Self::$variant(Box::new(v))
+            }
+        }
+    )+};
 }
 
-impl From<Classroom> for Record {
-    fn from(c: Classroom) -> Self {
-        Self::Classroom(Box::new(c))
-    }
-}
-
-impl From<LinkedRecord> for Record {
-    fn from(l: LinkedRecord) -> Self {
-        Self::Linked(Box::new(l))
-    }
-}
-
-impl From<NotDuplicate> for Record {
-    fn from(n: NotDuplicate) -> Self {
-        Self::NotDuplicate(Box::new(n))
-    }
-}
-
-impl From<MergeRecord> for Record {
-    fn from(m: MergeRecord) -> Self {
-        Self::Merge(Box::new(m))
-    }
-}
-
-impl From<Person> for Record {
-    fn from(p: Person) -> Self {
-        Self::Person(Box::new(p))
-    }
-}
+boxed_record_from!(
+    School(School),
+    Classroom(Classroom),
+    Person(Person),
+    Linked(LinkedRecord),
+    Merge(MergeRecord),
+    NotDuplicate(NotDuplicate),
+);
 
 /// The storage key of a record, unique within a district.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

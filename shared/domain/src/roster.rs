@@ -434,6 +434,26 @@ impl Roster {
         Some(id)
     }
 
+    /// Where a staff member with `role` and `school_ids` goes, given whether the feed lists it
+    /// under its district and no school (`district_only`): such a member is district-level
+    /// staff, in the [`Roster::district_office`], and an administrator there is a district
+    /// admin. Anyone else keeps its role and schools.
+    pub fn place_staff(
+        &mut self,
+        role: StaffRole,
+        school_ids: Vec<String>,
+        district_only: bool,
+    ) -> (StaffRole, Vec<String>) {
+        if !district_only {
+            return (role, school_ids);
+        }
+        let role = match role {
+            StaffRole::Administrator => StaffRole::DistrictAdmin,
+            r => r,
+        };
+        (role, self.district_office().into_iter().collect())
+    }
+
     /// True when the feed carries no people at all: never archive on such a feed.
     pub fn is_empty_feed(&self) -> bool {
         self.students.is_empty() && self.staff.is_empty() && self.sections.is_empty()

@@ -998,16 +998,7 @@ pub fn from_pages(pages: &OneRosterPages) -> Result<Roster, SourceError> {
                         .district
                         .as_ref()
                         .is_some_and(|d| u.orgs.iter().any(|r| r.id() == Some(d.id.as_str())));
-                let role = if role == StaffRole::Administrator && district_only {
-                    StaffRole::DistrictAdmin
-                } else {
-                    role
-                };
-                let school_ids = if district_only {
-                    roster.district_office().into_iter().collect()
-                } else {
-                    school_ids
-                };
+                let (role, school_ids) = roster.place_staff(role, school_ids, district_only);
                 roster.staff.push(Staff {
                     id,
                     school_ids,

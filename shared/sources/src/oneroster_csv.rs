@@ -876,16 +876,7 @@ impl Reader {
                 }
                 Role::Staff(r) => {
                     let district_only = school_ids.is_empty() && district;
-                    let r = if r == StaffRole::Administrator && district_only {
-                        StaffRole::DistrictAdmin
-                    } else {
-                        r
-                    };
-                    let school_ids = if district_only {
-                        self.roster.district_office().into_iter().collect()
-                    } else {
-                        school_ids
-                    };
+                    let (r, school_ids) = self.roster.place_staff(r, school_ids, district_only);
                     self.roster.staff.push(Staff {
                         id: id.to_string(),
                         school_ids,

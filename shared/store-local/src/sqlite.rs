@@ -176,9 +176,7 @@ fn pending_exists(conn: &Connection) -> Result<bool> {
         .map_err(sql_err)
 }
 
-/// Merges `idx_pending` into `idx` and empties it, in one transaction: the log is read in
-/// order in chunks, each reduced to the last operation per row and applied in key order.
-/// Chunks are applied in log order, so a row's latest operation wins across chunks too.
+/// Merges `idx_pending` into `idx` and empties it, in one transaction.
 pub(crate) fn fold_pending(conn: &mut Connection) -> Result<()> {
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -191,32 +189,46 @@ pub(crate) fn fold_pending(conn: &mut Connection) -> Result<()> {
         )
         .map_err(sql_err)?;
     if only_inserts {
-        // A log of insertions only (a first sync's, mostly): the order of its rows does not
-        // matter, so SQLite copies each chunk across in key order itself, without a round
-        // trip through owned strings per row.
-        let (first, last): (Option<i64>, Option<i64>) = tx
-            .query_row("SELECT MIN(seq), MAX(seq) FROM idx_pending", [], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })
-            .map_err(sql_err)?;
-        if let (Some(first), Some(last)) = (first, last) {
-            let mut copy = tx
-                .prepare_cached(
-                    "INSERT OR IGNORE INTO idx (district, ikey, key)
-                     SELECT district, ikey, key FROM idx_pending
-                     WHERE seq >= ?1 AND seq < ?2 ORDER BY district, ikey, key",
-                )
-                .map_err(sql_err)?;
-            let mut from = first;
-            while from <= last {
-                copy.execute(params![from, from + FOLD_CHUNK])
-                    .map_err(sql_err)?;
-                from += FOLD_CHUNK;
-            }
-        }
-        tx.execute("DELETE FROM idx_pending", []).map_err(sql_err)?;
-        return tx.commit().map_err(sql_err);
+        copy_insertions(&tx)?;
+    } else {
+        merge_latest(&tx)?;
     }
+    tx.execute("DELETE FROM idx_pending", []).map_err(sql_err)?;
+    tx.commit().map_err(sql_err)
+}
+
+/// A log of insertions only (a first sync's, mostly): the order of its rows does not matter,
+/// so SQLite copies each chunk across in key order itself, without a round trip through owned
+/// strings per row.
+fn copy_insertions(tx: &Transaction<'_>) -> Result<()> {
+    let (first, last): (Option<i64>, Option<i64>) = tx
+        .query_row("SELECT MIN(seq), MAX(seq) FROM idx_pending", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .map_err(sql_err)?;
+    let (Some(first), Some(last)) = (first, last) else {
+        return Ok(());
+    };
+    let mut copy = tx
+        .prepare_cached(
+            "INSERT OR IGNORE INTO idx (district, ikey, key)
+             SELECT district, ikey, key FROM idx_pending
+             WHERE seq >= ?1 AND seq < ?2 ORDER BY district, ikey, key",
+        )
+        .map_err(sql_err)?;
+    let mut from = first;
+    while from <= last {
+        copy.execute(params![from, from + FOLD_CHUNK])
+            .map_err(sql_err)?;
+        from += FOLD_CHUNK;
+    }
+    Ok(())
+}
+
+/// A log with deletions: read in order in chunks, each reduced to the last operation per row
+/// and applied in key order. Chunks are applied in log order, so a row's latest operation wins
+/// across chunks too.
+fn merge_latest(tx: &Transaction<'_>) -> Result<()> {
     let mut after = 0i64;
     loop {
         let mut last: std::collections::BTreeMap<(String, String, String), bool> =
@@ -240,7 +252,7 @@ pub(crate) fn fold_pending(conn: &mut Connection) -> Result<()> {
             }
         }
         if last.is_empty() {
-            break;
+            return Ok(());
         }
         let mut ins = tx
             .prepare_cached("INSERT OR IGNORE INTO idx (district, ikey, key) VALUES (?1, ?2, ?3)")
@@ -253,8 +265,6 @@ pub(crate) fn fold_pending(conn: &mut Connection) -> Result<()> {
             stmt.execute(params![d, ik, key]).map_err(sql_err)?;
         }
     }
-    tx.execute("DELETE FROM idx_pending", []).map_err(sql_err)?;
-    tx.commit().map_err(sql_err)
 }
 
 /// Runs the read `f` on a snapshot in which `idx` is complete: when the log holds rows, it is

@@ -221,26 +221,29 @@ fn summary_key(d: &str, r: &str) -> String {
     format!("{}/plans/_summary.json", base(d, r))
 }
 
-async fn put_json<T: Serialize>(ports: &Ports, key: &str, v: &T) -> Result<()> {
-    let body = serde_json::to_vec(v).map_err(|e| PipelineError::Corrupt {
+fn encode<T: Serialize>(key: &str, v: &T) -> Result<Vec<u8>> {
+    serde_json::to_vec(v).map_err(|e| PipelineError::Corrupt {
         key: key.to_string(),
         message: e.to_string(),
-    })?;
-    ports.objects.put(key, body).await?;
+    })
+}
+
+async fn put_json<T: Serialize>(ports: &Ports, key: &str, v: &T) -> Result<()> {
+    ports.objects.put(key, encode(key, v)?).await?;
     Ok(())
 }
 
-/// Stores a school's plan, then its digest (made from the stored bytes, see
-/// [`PlanDigest::of_stored`]).
+/// Stores a plan; a school's, then its digest (made from the stored bytes, see
+/// [`PlanDigest::of_stored`]). The district step's plan has no digest.
 async fn put_plan(ports: &Ports, d: &str, r: &str, school: &str, plan: &Plan) -> Result<()> {
     let key = plan_key(d, r, school);
-    let body = serde_json::to_vec(plan).map_err(|e| PipelineError::Corrupt {
-        key: key.clone(),
-        message: e.to_string(),
-    })?;
-    let digest = PlanDigest::of_stored(plan, &body);
+    let body = encode(&key, plan)?;
+    let digest = (school != DISTRICT_PLAN).then(|| PlanDigest::of_stored(plan, &body));
     ports.objects.put(&key, body).await?;
-    put_json(ports, &digest_key(d, r, school), &digest).await
+    match digest {
+        Some(g) => put_json(ports, &digest_key(d, r, school), &g).await,
+        None => Ok(()),
+    }
 }
 
 async fn get_bytes(ports: &Ports, key: &str) -> Result<Vec<u8>> {
@@ -855,7 +858,7 @@ async fn handle_district(ports: &Ports, d: &str, r: &str) -> Result<()> {
     if run.status == RunStatus::Planning {
         let school_plans = load_school_digests(ports, &m, d, r).await?;
         let (plan, managed_counts) = plan_district_step(ports, &m, d, &school_plans).await?;
-        put_json(ports, &plan_key(d, r, DISTRICT_PLAN), &plan).await?;
+        put_plan(ports, d, r, DISTRICT_PLAN, &plan).await?;
         put_change_list(ports, d, r, DISTRICT_PLAN, &plan.changes).await?;
         let mut totals = Totals::default();
         for (_, g) in &school_plans {
@@ -978,11 +981,7 @@ async fn handle_apply(ports: &Ports, d: &str, r: &str, school: &str) -> Result<(
                 *c = (*orig).clone();
             }
         }
-        if school == DISTRICT_PLAN {
-            put_json(ports, &plan_key(d, r, school), &replan).await?;
-        } else {
-            put_plan(ports, d, r, school, &replan).await?;
-        }
+        put_plan(ports, d, r, school, &replan).await?;
         put_change_list(ports, d, r, school, &replan.changes).await?;
         let writes = writes_for(&replan.changes, held);
         let (_, again) = write_all(ports, d, &writes).await?;
